@@ -1,0 +1,19 @@
+// Small helpers shared by the subcommands: option matching and argument parsing.
+#ifndef PL_CLI_UTIL_H
+#define PL_CLI_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+// True if argv[*i] is `name`; then *value points at the next argument (error if missing).
+// Also accepts `--name=value`. Advances *i past the value.
+bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
+// True if argv[i] is -h or --help.
+bool cli_is_help(const char *arg);
+// Parse "1,2,3" into a malloc'd int array. Returns count, or -1 with pl_errmsg set.
+int cli_parse_ids(const char *text, int32_t **ids);
+// Parse a float / int option value, or fail naming the option.
+int cli_parse_float(const char *opt, const char *value, float *out);
+int cli_parse_int(const char *opt, const char *value, long *out);
+
+#endif

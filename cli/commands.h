@@ -1,0 +1,14 @@
+// Every `probelab` subcommand: `int cmd_NAME(int argc, char **argv)`, argv[0] being the subcommand
+// name. Each parses its options, calls one library function, prints, and returns the exit status.
+// To add one: write cli/cmd_NAME.c, declare it here, and add a row to the table in probelab.c.
+#ifndef PL_CLI_COMMANDS_H
+#define PL_CLI_COMMANDS_H
+
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
+#endif
