@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "runtime/base/error.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 bool cli_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
 
@@ -66,4 +67,32 @@ int cli_parse_int(const char *opt, const char *value, long *out) {
     *out = strtol(value, &end, 10);
     if (end == value || *end || errno) return pl_fail("%s: '%s' is not an integer", opt, value);
     return 0;
+}
+
+int cli_prompt_ids(const pl_model *m, const char *prompt, const char *token_ids, int32_t **ids) {
+    *ids = NULL;
+    if ((prompt != NULL) == (token_ids != NULL)) return pl_fail("give exactly one of --prompt TEXT or --token-ids 1,2,3");
+    int n;
+    if (token_ids) {
+        n = cli_parse_ids(token_ids, ids);
+        if (n < 0) return -1;
+        for (int i = 0; i < n; i++)
+            if ((*ids)[i] >= m->config.vocab_size) {
+                int bad = (*ids)[i];
+                free(*ids);
+                *ids = NULL;
+                return pl_fail("--token-ids: token id %d is out of range (%s has %d tokens)", bad, m->path,
+                               m->config.vocab_size);
+            }
+    } else {
+        if (!m->tokenizer) return pl_fail("%s: has no tokenizer; pass --token-ids instead of --prompt", m->path);
+        n = pl_tokenizer_encode(m->tokenizer, prompt, true, ids);
+        if (n < 0) return -1;
+    }
+    if (n == 0) {
+        free(*ids);
+        *ids = NULL;
+        return pl_fail("the prompt is empty (no tokens)");
+    }
+    return n;
 }

@@ -16,4 +16,10 @@ int cli_parse_ids(const char *text, int32_t **ids);
 int cli_parse_float(const char *opt, const char *value, float *out);
 int cli_parse_int(const char *opt, const char *value, long *out);
 
+
+#include "runtime/model/model.h"
+// Resolve the prompt of a command: exactly one of --prompt TEXT (tokenized with BOS) or
+// --token-ids 1,2,3 (checked against the vocabulary). Returns the count or -1 (pl_errmsg set).
+int cli_prompt_ids(const pl_model *m, const char *prompt, const char *token_ids, int32_t **ids);
+
 #endif

@@ -22,6 +22,7 @@ void pl_session_reset(pl_session *s);
 void pl_session_set_hooks(pl_session *s, const pl_hooks *hooks);
 // Compute logits for every position (needed for per-token logprobs), not just the last.
 void pl_session_want_all_logits(pl_session *s, bool all);
+bool pl_session_wants_all_logits(const pl_session *s);
 int pl_session_n_past(const pl_session *s);
 int pl_session_max_ctx(const pl_session *s);
 const pl_model *pl_session_model(const pl_session *s);

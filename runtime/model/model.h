@@ -104,6 +104,8 @@ const pl_mapping *pl_model_map_file(pl_model *m, const char *path);
 float *pl_model_alloc(pl_model *m, size_t n);
 // Register a tensor in the info table.
 void pl_model_add_tensor_info(pl_model *m, const pl_tensor_info *info);
+// Check the config alone (positive, plausible sizes; heads divide): call before sizing tensors.
+int pl_model_validate_config(const pl_model *m);
 // Check that every weight the architecture needs is present and the config is consistent.
 int pl_model_validate(const pl_model *m);
 
