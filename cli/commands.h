@@ -11,5 +11,6 @@ int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

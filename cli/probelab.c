@@ -18,6 +18,7 @@ static const command commands[] = {
     {"generate", cmd_generate, "generate text (greedy or sampled)"},
     {"run", cmd_run, "one forward pass, dumping hook activations to .npy files"},
     {"bench", cmd_bench, "benchmarks, each printed as a ratio against a baseline measured in the same run"},
+    {"train", cmd_train, "train the small chain-of-thought model on built-in tasks and export a GGUF"},
     {"tasks", cmd_tasks, "built-in reasoning tasks: list, generate datasets, check dataset files"},
 };
 

@@ -45,7 +45,9 @@ int pl_session_new(const pl_model *m, int max_ctx, pl_session **out) {
     *out = NULL;
     const pl_config *c = &m->config;
     if (max_ctx <= 0) max_ctx = c->context_length < 4096 ? c->context_length : 4096;
-    if (c->arch == PL_ARCH_GPT2 && max_ctx > c->context_length) max_ctx = c->context_length;  // learned positions
+    if (max_ctx > c->context_length)
+        return pl_fail("%s: %d tokens do not fit the model's context of %d (prompt longer than the context?)", m->path,
+                       max_ctx, c->context_length);
     pl_session *s = calloc(1, sizeof *s);
     s->model = m;
     s->be = pl_backend_cpu();

@@ -78,23 +78,35 @@ void pl_heatmap_draw(cairo_t *cr, const pl_axes *ax, const pl_style *st, pl_rect
     for (int64_t j = 0; j < h->n_cols && j < max_labels; j++) col_w = fmax(col_w, pl_text_width(cr, index_label(h->col_labels, j, buf, sizeof buf)));
     row_w = fmin(row_w, 0.3 * cell.w);
     double top = cell.y + pl_axes_title_height(cr, ax, st);
-    double left = st->pad + (ax->ylabel ? label_h + st->pad : 0) + row_w + st->pad * 0.6 + st->tick_len;
-    double plot_w = cell.w - left - right;
-    double cell_px = h->n_cols > 0 ? plot_w / h->n_cols : plot_w;
-    int rotate = h->col_labels && col_w + st->pad > cell_px;
-    double col_extent = rotate ? fmin(col_w, 0.3 * cell.h) : tick_h;
-    double bottom = st->tick_len + st->pad * 0.6 + col_extent + (ax->xlabel ? st->pad + label_h : 0) + st->pad;
-    double plot_h = cell.y + cell.h - bottom - top;
+    double left0 = st->pad + (ax->ylabel ? label_h + st->pad : 0) + row_w + st->pad * 0.6 + st->tick_len;
+    // Two passes: whether column labels must be rotated depends on the final cell width, which
+    // depends (through squaring) on the height left over by the labels.
+    int rotate = 0;
+    double left = left0, plot_w = 0, plot_h = 0, col_extent = tick_h;
+    for (int pass = 0; pass < 2; pass++) {
+        left = left0;
+        plot_w = cell.w - left - right;
+        col_extent = rotate ? fmin(col_w, 0.3 * cell.h) : tick_h;
+        double bottom = st->tick_len + st->pad * 0.6 + col_extent + (ax->xlabel ? st->pad + label_h : 0) + st->pad;
+        plot_h = cell.y + cell.h - bottom - top;
+        // Square matrices (attention) get square cells; others keep cells within 1:3 .. 3:1.
+        if (h->n_rows > 0 && h->n_cols > 0 && plot_w > 0 && plot_h > 0) {
+            double cw = plot_w / h->n_cols, ch = plot_h / h->n_rows;
+            double max_ratio = h->n_rows == h->n_cols ? 1 : 3;
+            if (cw > ch * max_ratio) {
+                double narrower = ch * max_ratio * h->n_cols;
+                left += (plot_w - narrower) / 2;  // keep the map and its colour bar centred in the cell
+                plot_w = narrower;
+            }
+            if (ch > cw * max_ratio) plot_h = cw * max_ratio * h->n_rows;
+        }
+        double cell_px = h->n_cols > 0 ? plot_w / h->n_cols : plot_w;
+        if (rotate || !(h->col_labels && col_w + st->pad > cell_px)) break;
+        rotate = 1;
+    }
     if (plot_w < 10 || plot_h < 10) {
         pl_draw_axes_title(cr, ax, st, cell);
         return;
-    }
-    // Square matrices (attention) get square cells; others keep cells within 1:3 .. 3:1.
-    if (h->n_rows > 0 && h->n_cols > 0) {
-        double cw = plot_w / h->n_cols, ch = plot_h / h->n_rows;
-        double max_ratio = h->n_rows == h->n_cols ? 1 : 3;
-        if (cw > ch * max_ratio) plot_w = ch * max_ratio * h->n_cols;
-        if (ch > cw * max_ratio) plot_h = cw * max_ratio * h->n_rows;
     }
     lay->plot = (pl_rect){cell.x + left, top, plot_w, plot_h};
     lay->x0 = -0.5, lay->x1 = (double)h->n_cols - 0.5;
@@ -187,6 +199,6 @@ void pl_heatmap_draw(cairo_t *cr, const pl_axes *ax, const pl_style *st, pl_rect
     if (h->colorbar_label)
         pl_text_draw(cr, h->colorbar_label, cb.x + cb.w + st->tick_len + st->pad * 1.6 + cb_label_w, cb.y + cb.h / 2, 0.5, 0, -M_PI / 2);
     if (ax->xlabel) pl_text_draw(cr, ax->xlabel, p.x + p.w / 2, cell.y + cell.h - st->pad, 0.5, 1, 0);
-    if (ax->ylabel) pl_text_draw(cr, ax->ylabel, cell.x + st->pad, p.y + p.h / 2, 0.5, 0, -M_PI / 2);
+    if (ax->ylabel) pl_text_draw(cr, ax->ylabel, cell.x + left - left0 + st->pad, p.y + p.h / 2, 0.5, 0, -M_PI / 2);
     pl_draw_axes_title(cr, ax, st, (pl_rect){p.x, cell.y, p.w, cell.h});
 }

@@ -466,7 +466,7 @@ static void draw_xy_axes(cairo_t *cr, const pl_axes *ax, const pl_style *st, pl_
     // y ticks depend on the plot height, the left margin on the y tick labels: estimate then fix.
     tick_set yt, xt;
     double plot_h = cell.y + cell.h - bottom - top;
-    int ytarget = (int)fmax(2, fmin(10, plot_h / (tick_h * 3.2)));
+    int ytarget = (int)fmax(2, fmin(10, plot_h / (tick_h * 2.5)));
     numeric_ticks(cr, &yt, y0, y1, ytarget);
     double left = st->pad + (ax->ylabel ? label_h + st->pad : 0) + yt.max_w + st->pad * 0.6 + st->tick_len;
     double right = st->pad * 2 + pl_text_width(cr, "0.0") / 2;

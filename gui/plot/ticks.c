@@ -27,13 +27,15 @@ int pl_nice_ticks(double lo, double hi, int target, double *ticks, double *step_
         ticks[0] = isfinite(lo) ? lo : 0;
         return 1;
     }
-    double raw = range / target;
-    double mag = pow(10, floor(log10(raw)));
-    double norm = raw / mag, step;
-    if (norm <= 1) step = mag;
-    else if (norm <= 2) step = 2 * mag;
-    else if (norm <= 5) step = 5 * mag;
-    else step = 10 * mag;
+    // The smallest 1-2-5 step that gives at most `target` ticks inside [lo, hi].
+    double mag = pow(10, floor(log10(range / target)));
+    static const double mult[3] = {1, 2, 5};
+    double step = mag;
+    for (int k = 0; k < 12; k++) {
+        step = mult[k % 3] * mag * pow(10, k / 3);
+        double count = floor(hi / step + 1e-9) - ceil(lo / step - 1e-9) + 1;
+        if (count <= target) break;
+    }
     double eps = step * 1e-9;
     double first = ceil((lo - eps) / step);
     int n = 0;

@@ -14,7 +14,9 @@ typedef struct pl_lbfgs_options {
     int max_iter;        // iteration cap (default 1000)
     int history;         // number of (s, y) pairs kept (default 10)
     double gtol;         // converged when max_i |g_i| <= gtol * max(1, |f|) (default 1e-5)
-    double ftol;         // converged when (f_prev - f) / max(|f_prev|, |f|, 1) <= ftol (default 1e-10)
+    double ftol;         // converged when (f_{k-5} - f_k) / max(|f_{k-5}|, |f_k|, 1) <= 5 ftol, i.e. the
+                         // mean relative decrease over the last 5 iterations is below ftol (default
+                         // 1e-9; 0 disables)
     int max_linesearch;  // objective evaluations per line search (default 40)
 } pl_lbfgs_options;
 

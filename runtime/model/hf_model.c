@@ -7,7 +7,6 @@
 //                   [in, out] are transposed to [out, in], the fused c_attn is split into q/k/v
 // Every weight is checked against the shape config.json implies before it is used.
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -89,6 +89,9 @@ typedef struct pl_model {
 // names the file and the problem. The caller owns *out and frees it with pl_model_free.
 int pl_model_load(const char *path, pl_model **out);
 void pl_model_free(pl_model *m);
+// Build a random-weight llama/qwen-style model of the given config in memory (benchmarks, tests).
+// cfg->arch_name, sizes, eps, theta and rope_style must be set. The caller owns *out.
+int pl_model_random(const pl_config *cfg, uint64_t seed, pl_model **out);
 // Number of parameters (embedding counted once when tied).
 int64_t pl_model_n_params(const pl_model *m);
 

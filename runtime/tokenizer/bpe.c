@@ -104,25 +104,32 @@ int pl_bpe_set_regex(pl_tokenizer *t, const char *pattern, const char *origin) {
     return 0;
 }
 
-static const pl_tokenizer *sort_ctx;  // qsort has no context argument; construction is single-threaded
+typedef struct {
+    size_t len;
+    int32_t id;
+} special_entry;
 
 static int special_longer_first(const void *a, const void *b) {
-    size_t la = sort_ctx->piece_len[*(const int32_t *)a], lb = sort_ctx->piece_len[*(const int32_t *)b];
-    if (la != lb) return la > lb ? -1 : 1;
-    return *(const int32_t *)a - *(const int32_t *)b;
+    const special_entry *x = a, *y = b;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
 }
 
 pl_tokenizer *pl_tokenizer_new_bpe(int n_vocab, const char *const *tokens, const int32_t *types, int n_merges,
                                    const char *const *merges, const char *pretokenizer, int32_t bos, int32_t eos,
                                    bool add_bos) {
+    // GGUF tokenizer.ggml.pre names, grouped as llama.cpp groups them (absent = GPT-2).
     const char *regex;
-    if (!pretokenizer || !*pretokenizer || !strcmp(pretokenizer, "gpt2") || !strcmp(pretokenizer, "gpt-2")) {
+    if (!pretokenizer || !*pretokenizer || !strcmp(pretokenizer, "gpt2") || !strcmp(pretokenizer, "gpt-2") ||
+        !strcmp(pretokenizer, "phi-2")) {
         regex = GPT2_REGEX;
         pretokenizer = "gpt2";
-    } else if (!strcmp(pretokenizer, "qwen2")) {
+    } else if (!strcmp(pretokenizer, "qwen2") || !strcmp(pretokenizer, "deepseek-r1-qwen")) {
         regex = QWEN2_REGEX;
+        pretokenizer = "qwen2";
     } else {
-        pl_fail("byte-level BPE: unsupported pre-tokenizer \"%s\" (supported: gpt2, qwen2)", pretokenizer);
+        pl_fail("byte-level BPE: unsupported pre-tokenizer \"%s\" (supported: gpt2, gpt-2, phi-2, qwen2, "
+                "deepseek-r1-qwen)", pretokenizer);
         return NULL;
     }
     if (n_vocab <= 0 || !tokens) {
@@ -173,8 +180,11 @@ pl_tokenizer *pl_tokenizer_new_bpe(int n_vocab, const char *const *tokens, const
         }
         pl_strmap_put(&t->vocab, t->tokens[i], i);
     }
-    sort_ctx = t;
-    qsort(t->special_ids, (size_t)t->n_special, sizeof *t->special_ids, special_longer_first);
+    special_entry *order = malloc(((size_t)t->n_special + 1) * sizeof *order);
+    for (int k = 0; k < t->n_special; k++) order[k] = (special_entry){t->piece_len[t->special_ids[k]], t->special_ids[k]};
+    qsort(order, (size_t)t->n_special, sizeof *order, special_longer_first);
+    for (int k = 0; k < t->n_special; k++) t->special_ids[k] = order[k].id;
+    free(order);
 
     pl_strmap_init(&t->merge_rank, (size_t)n_merges);
     for (int r = 0; r < n_merges; r++) {
@@ -192,13 +202,26 @@ pl_tokenizer *pl_tokenizer_new_bpe(int n_vocab, const char *const *tokens, const
 
 // ---- encoding ------------------------------------------------------------------------------------
 
+// Symbols of one pre-token form a linked list; candidate merges wait in a min-heap on (rank, left
+// position). A queued pair is stale once either side has grown or been absorbed, which its recorded
+// lengths reveal. This is O(n log n) where rescanning all pairs after each merge is O(n^2).
+typedef struct {
+    size_t start, len;  // into mapped; len 0 once absorbed by its left neighbour
+    int prev, next;     // -1 at the ends
+} bpe_symbol;
+
+typedef struct {
+    int32_t rank;
+    int left, right;
+    size_t left_len, right_len;
+} bpe_pair;
+
 typedef struct {
     char *mapped;        // the pre-token in the byte alphabet
-    size_t *start;       // (n_sym) symbol offsets into mapped
-    size_t *len;         // (n_sym) symbol lengths
-    int32_t *rank;       // (n_sym) rank of the pair (i, i + 1); INT32_MAX if none
+    bpe_symbol *sym;     // (n_sym)
+    bpe_pair *heap;      // (n_heap)
     char *key;           // "left right" scratch
-    size_t cap_bytes, cap_syms;
+    size_t cap_bytes, cap_syms, cap_heap, n_heap;
 } bpe_scratch;
 
 static void scratch_reserve(bpe_scratch *s, size_t n_bytes) {
@@ -210,59 +233,86 @@ static void scratch_reserve(bpe_scratch *s, size_t n_bytes) {
     }
     if (n_bytes + 1 > s->cap_syms) {
         s->cap_syms = n_bytes + 1;
-        s->start = realloc(s->start, s->cap_syms * sizeof *s->start);
-        s->len = realloc(s->len, s->cap_syms * sizeof *s->len);
-        s->rank = realloc(s->rank, s->cap_syms * sizeof *s->rank);
+        s->sym = realloc(s->sym, s->cap_syms * sizeof *s->sym);
     }
+    s->n_heap = 0;
 }
 
-static int32_t pair_rank(const pl_tokenizer *t, bpe_scratch *s, size_t i) {
-    size_t a = s->len[i], b = s->len[i + 1];
-    memcpy(s->key, s->mapped + s->start[i], a);
-    s->key[a] = ' ';
-    memcpy(s->key + a + 1, s->mapped + s->start[i + 1], b);
-    int32_t r = pl_strmap_get(&t->merge_rank, s->key, a + 1 + b);
-    return r < 0 ? INT32_MAX : r;
+static bool pair_before(const bpe_pair *a, const bpe_pair *b) {
+    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);  // ties: leftmost, as the reference
+}
+
+static void heap_push(bpe_scratch *s, bpe_pair p) {
+    if (s->n_heap == s->cap_heap) {
+        s->cap_heap = s->cap_heap ? 2 * s->cap_heap : 64;
+        s->heap = realloc(s->heap, s->cap_heap * sizeof *s->heap);
+    }
+    size_t i = s->n_heap++;
+    while (i > 0 && pair_before(&p, &s->heap[(i - 1) / 2])) {
+        s->heap[i] = s->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    s->heap[i] = p;
+}
+
+static bpe_pair heap_pop(bpe_scratch *s) {
+    bpe_pair top = s->heap[0], last = s->heap[--s->n_heap];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= s->n_heap) break;
+        if (c + 1 < s->n_heap && pair_before(&s->heap[c + 1], &s->heap[c])) c++;
+        if (!pair_before(&s->heap[c], &last)) break;
+        s->heap[i] = s->heap[c];
+        i = c;
+    }
+    if (s->n_heap > 0) s->heap[i] = last;
+    return top;
+}
+
+// Queue the pair (left, right) if the merge list ranks it.
+static void try_pair(const pl_tokenizer *t, bpe_scratch *s, int left, int right) {
+    if (left < 0 || right < 0) return;
+    const bpe_symbol *a = &s->sym[left], *b = &s->sym[right];
+    memcpy(s->key, s->mapped + a->start, a->len);
+    s->key[a->len] = ' ';
+    memcpy(s->key + a->len + 1, s->mapped + b->start, b->len);
+    int32_t rank = pl_strmap_get(&t->merge_rank, s->key, a->len + 1 + b->len);
+    if (rank >= 0) heap_push(s, (bpe_pair){rank, left, right, a->len, b->len});
 }
 
 // BPE over one pre-token's bytes, appending the ids.
 static void bpe_piece(const pl_tokenizer *t, bpe_scratch *s, const char *bytes, size_t n_bytes, int32_t **ids,
                       size_t *n, size_t *cap) {
     scratch_reserve(s, n_bytes);
-    size_t m = 0, n_sym = 0;
-    for (size_t i = 0; i < n_bytes; i++) {
-        s->start[n_sym] = m;
-        s->len[n_sym] = byte_symbol_utf8((uint8_t)bytes[i], s->mapped + m);
-        m += s->len[n_sym++];
+    size_t m = 0;
+    int n_sym = (int)n_bytes;
+    for (int i = 0; i < n_sym; i++) {
+        size_t len = byte_symbol_utf8((uint8_t)bytes[i], s->mapped + m);
+        s->sym[i] = (bpe_symbol){m, len, i - 1, i + 1 < n_sym ? i + 1 : -1};
+        m += len;
     }
-    int32_t whole = n_sym > 1 ? -1 : pl_strmap_get(&t->vocab, s->mapped, m);
-    if (whole >= 0) {
-        pl_ids_push(ids, n, cap, whole);
-        return;
+    for (int i = 0; i + 1 < n_sym; i++) try_pair(t, s, i, i + 1);
+    while (s->n_heap > 0) {
+        bpe_pair p = heap_pop(s);
+        bpe_symbol *a = &s->sym[p.left], *b = &s->sym[p.right];
+        if (a->len != p.left_len || b->len != p.right_len || a->next != p.right) continue;  // stale
+        a->len += b->len;
+        b->len = 0;
+        a->next = b->next;
+        if (b->next >= 0) s->sym[b->next].prev = p.left;
+        try_pair(t, s, a->prev, p.left);
+        try_pair(t, s, p.left, a->next);
     }
-    for (size_t i = 0; i + 1 < n_sym; i++) s->rank[i] = pair_rank(t, s, i);
-    while (n_sym > 1) {
-        size_t best = 0;
-        for (size_t i = 1; i + 1 < n_sym; i++)
-            if (s->rank[i] < s->rank[best]) best = i;  // ties: leftmost, as the reference does
-        if (s->rank[best] == INT32_MAX) break;
-        s->len[best] += s->len[best + 1];
-        size_t tail = n_sym - best - 2;
-        memmove(s->start + best + 1, s->start + best + 2, tail * sizeof *s->start);
-        memmove(s->len + best + 1, s->len + best + 2, tail * sizeof *s->len);
-        memmove(s->rank + best + 1, s->rank + best + 2, tail * sizeof *s->rank);
-        n_sym--;
-        if (best > 0) s->rank[best - 1] = pair_rank(t, s, best - 1);
-        if (best + 1 < n_sym) s->rank[best] = pair_rank(t, s, best);
-    }
-    for (size_t i = 0; i < n_sym; i++) {
-        int32_t id = pl_strmap_get(&t->vocab, s->mapped + s->start[i], s->len[i]);
+    for (int i = 0; i >= 0 && n_sym > 0; i = s->sym[i].next) {
+        const bpe_symbol *sym = &s->sym[i];
+        int32_t id = pl_strmap_get(&t->vocab, s->mapped + sym->start, sym->len);
         if (id >= 0) {
             pl_ids_push(ids, n, cap, id);
             continue;
         }
         // A merged symbol missing from the vocabulary (a malformed file): fall back to its characters.
-        for (size_t k = s->start[i]; k < s->start[i] + s->len[i];) {
+        for (size_t k = sym->start; k < sym->start + sym->len;) {
             size_t cl = utf8_char_len((unsigned char)s->mapped[k]);
             int32_t cid = pl_strmap_get(&t->vocab, s->mapped + k, cl);
             if (cid < 0) cid = t->unk;
@@ -352,8 +402,7 @@ int pl_bpe_encode(const pl_tokenizer *t, const char *text, size_t len, int32_t *
     pcre2_match_data_free(md);
     free(s.mapped);
     free(s.key);
-    free(s.start);
-    free(s.len);
-    free(s.rank);
+    free(s.sym);
+    free(s.heap);
     return rc;
 }

@@ -5,7 +5,8 @@ computed independently (plain PyTorch, float64, attention written out by hand).
 Usage: make_hf_models.py OUT_DIR
 Writes OUT_DIR/<model>/ (a Hugging Face folder) or OUT_DIR/<model>.gguf, the reference hooks in
 OUT_DIR/<model>.ref/<hook>.npy (float32), and OUT_DIR/models.json listing
-{name, path, tokens, ref}. Needs only numpy and torch (no transformers / safetensors / gguf
+{name, path, tokens, ref, tokenize}. hf_gpt2_f32 also carries a tiny byte-level BPE
+tokenizer.json; "tokenize" lists texts with the ids a plain Python BPE gives (no BOS). Needs only numpy and torch (no transformers / safetensors / gguf
 packages): both file formats are written by hand below.
 
 Hugging Face semantics followed by the reference:
@@ -47,6 +48,7 @@ gguf-py/gguf/constants.py):
 import json
 import math
 import os
+import re
 import struct
 import sys
 
@@ -368,6 +370,73 @@ def write_hf(folder, c, W, dtype, prefix="transformer.", shards=1):
         json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, fp, indent=1)
 
 
+# ---------------------------------------------------------------- tokenizer.json (byte-level BPE)
+
+
+def bytes_to_unicode():
+    """GPT-2's printable stand-ins for the 256 byte values."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
+        list(range(ord("\xae"), ord("\xff") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+GPT2_MERGES = ["\u0120 t", "h e", "\u0120t he", "\u0120 c", "a t", "\u0120c at", "i n"]
+GPT2_SPECIAL = "<|endoftext|>"
+TOKENIZE_TEXTS = ["the cat sat in the hat", "then  the\ncat!", "cat" + GPT2_SPECIAL + " the"]
+
+
+def write_gpt2_tokenizer(folder):
+    """A tiny GPT-2 style tokenizer.json: ids 0..255 are the bytes, then the merges, then
+    <|endoftext|>. Returns [{text, ids}] encoded by a plain Python BPE (no BOS)."""
+    enc = bytes_to_unicode()
+    vocab = {enc[b]: b for b in range(256)}
+    for m in GPT2_MERGES:
+        vocab[m.replace(" ", "")] = len(vocab)
+    special_id = len(vocab)
+    tok = {"version": "1.0",
+           "added_tokens": [{"id": special_id, "content": GPT2_SPECIAL, "single_word": False, "lstrip": False,
+                             "rstrip": False, "normalized": False, "special": True}],
+           "normalizer": None,
+           "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+           "post_processor": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True},
+           "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+           "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
+                     "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "vocab": vocab,
+                     "merges": GPT2_MERGES}}
+    with open(os.path.join(folder, "tokenizer.json"), "w", encoding="utf-8") as fp:
+        json.dump(tok, fp, ensure_ascii=False)
+    rank = {tuple(m.split(" ")): i for i, m in enumerate(GPT2_MERGES)}
+    # The GPT-2 split regex restricted to ASCII text (what these texts contain).
+    split = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+")
+
+    def bpe(word):
+        syms = [enc[b] for b in word.encode()]
+        while len(syms) > 1:
+            pairs = [(rank.get((a, b), 1 << 30), i) for i, (a, b) in enumerate(zip(syms, syms[1:]))]
+            r, i = min(pairs)
+            if r == 1 << 30:
+                break
+            syms[i:i + 2] = [syms[i] + syms[i + 1]]
+        return [vocab[x] for x in syms]
+
+    out = []
+    for text in TOKENIZE_TEXTS:
+        ids = []
+        for k, part in enumerate(text.split(GPT2_SPECIAL)):
+            if k:
+                ids.append(special_id)
+            for word in split.findall(part):
+                ids += bpe(word)
+        out.append({"text": text, "ids": ids})
+    return out, special_id + 1
+
+
 # ---------------------------------------------------------------- GGUF writer
 
 GGML_TYPE = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 8, "BF16": 30}
@@ -554,17 +623,17 @@ def main():
         "mistral": make_config("mistral", H=8, Hkv=2, dh=8, f=128),
         "qwen2": make_config("qwen2", H=4, Hkv=2, tied=True, theta=1000000.0, eps=1e-6),
         "qwen3": make_config("qwen3", H=4, Hkv=2, dh=32, f=128, eps=1e-6),
-        "gpt2": make_config("gpt2", f=256, ctx=32),
+        "gpt2": make_config("gpt2", f=256, ctx=32, tied=True, V=264),  # HF gpt2: lm_head is wte
     }
     weights = {k: random_weights(c, seed) for seed, (k, c) in enumerate(configs.items())}
     models = []
     tokens = TOKENS
 
-    def emit(name, path, c, W_seen, rope_style):
+    def emit(name, path, c, W_seen, rope_style, tokenize=None):
         hooks = forward(c, W_seen, tokens, rope_style)
         ref = os.path.join(out_dir, name + ".ref")
         save_hooks(hooks, ref)
-        models.append({"name": name, "path": path, "tokens": tokens, "ref": ref})
+        models.append({"name": name, "path": path, "tokens": tokens, "ref": ref, "tokenize": tokenize or []})
         return hooks
 
     # Hugging Face folders: (name, arch, dtype, gpt2 prefix, shards)
@@ -579,8 +648,12 @@ def main():
         c, W = configs[arch], weights[arch]
         folder = os.path.join(out_dir, name)
         write_hf(folder, c, W, dtype, prefix or "transformer.", shards)
+        tokenize = None
+        if name == "hf_gpt2_f32":  # one folder carries a tokenizer.json, which the loader must pick up
+            tokenize, n_tok = write_gpt2_tokenizer(folder)
+            assert n_tok <= c["V"]
         seen = map_weights(W, lambda k, a: round_to(dtype, a))
-        hooks = emit(name, folder, c, seen, "neox")
+        hooks = emit(name, folder, c, seen, "neox", tokenize)
         if dtype == "F32":
             hf_logits[arch] = hooks["logits"]
 

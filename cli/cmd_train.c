@@ -1,0 +1,155 @@
+// `probelab train`: train the small chain-of-thought Llama on built-in tasks and export a GGUF.
+// The examples come from the task generators (datasets/); the trainer itself is runtime/train/.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "datasets/tasks.h"
+#include "runtime/base/error.h"
+#include "runtime/train/train.h"
+
+#define MAX_TASKS 8
+
+// Example i of a step: a task chosen uniformly, a difficulty uniform in the task's share of
+// [lo, hi], one generated example. Depends only on (seed, i).
+typedef struct {
+    const char *names[MAX_TASKS];
+    int lo[MAX_TASKS], hi[MAX_TASKS];
+    int n;
+} task_mix;
+
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static int task_source(void *user, uint64_t seed, uint64_t index, pl_train_text *out) {
+    const task_mix *mix = user;
+    uint64_t h = mix64(seed + 0x9e3779b97f4a7c15ULL * (index + 1));
+    int k = (int)(h % (uint64_t)mix->n);
+    int span = mix->hi[k] - mix->lo[k] + 1;
+    int difficulty = mix->lo[k] + (int)((h >> 20) % (uint64_t)span);
+    pl_dataset ds;
+    if (pl_task_generate(&ds, mix->names[k], 1, mix64(h), difficulty, difficulty)) return -1;
+    out->text = pl_example_full_text(&ds.items[0]);
+    out->prompt_len = strlen(ds.items[0].prompt);
+    pl_dataset_free(&ds);
+    return out->text ? 0 : pl_fail("train: out of memory");
+}
+
+static void usage(FILE *out) {
+    pl_train_options d = pl_train_defaults();
+    fprintf(out,
+            "usage: probelab train --task arith,max,... --out MODEL.gguf [options]\n"
+            "Train a small Llama-architecture chain-of-thought model on built-in tasks (probelab tasks list).\n"
+            "Loss on the chain of thought and the answer only; AdamW, warm-up + cosine, gradient clipping.\n"
+            "Deterministic for a seed; --resume continues a checkpoint bit-identically.\n"
+            "  --task LIST            comma-separated tasks, sampled uniformly (default arith,max,mc,vars)\n"
+            "  --out FILE             GGUF to write at the end\n"
+            "  --steps N              optimisation steps (default %d)\n"
+            "  --batch B              examples per step (default %d)\n"
+            "  --lr LR                peak learning rate (default %g)\n"
+            "  --warmup N             warm-up steps (default %d)\n"
+            "  --seed S               seed for initialisation and data (default %llu)\n"
+            "  --difficulty LO:HI     difficulties to train on, clipped to each task's range (default 1:6)\n"
+            "  --d-model D --layers L --heads H --kv-heads K --ffn F --ctx C   (default %d %d %d %d %d %d)\n"
+            "  --checkpoint FILE      write a checkpoint every --checkpoint-every steps (default %d) and at the end\n"
+            "  --resume FILE          continue from a checkpoint\n"
+            "  --threads N            OpenBLAS threads\n"
+            "  --log-every N          print every N steps (default %d)\n",
+            d.steps, d.batch, d.lr, d.warmup, (unsigned long long)d.seed, d.d_model, d.n_layers, d.n_heads,
+            d.n_kv_heads, d.d_ff, d.context_length, d.checkpoint_every, d.log_every);
+}
+
+static int parse_tasks(const char *list, long lo, long hi, task_mix *mix) {
+    static char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    mix->n = 0;
+    for (char *save = NULL, *name = strtok_r(buf, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        const pl_task_info *info = pl_task_find(name);
+        if (!info) return pl_fail("--task: unknown task '%s' (probelab tasks list shows the tasks)", name);
+        if (mix->n == MAX_TASKS) return pl_fail("--task: at most %d tasks", MAX_TASKS);
+        int tlo = lo > info->difficulty_min ? (int)lo : info->difficulty_min;
+        int thi = hi < info->difficulty_max ? (int)hi : info->difficulty_max;
+        if (tlo > thi)
+            return pl_fail("--difficulty %ld:%ld does not overlap %s's range %d:%d", lo, hi, name,
+                           info->difficulty_min, info->difficulty_max);
+        mix->names[mix->n] = info->name;
+        mix->lo[mix->n] = tlo;
+        mix->hi[mix->n] = thi;
+        mix->n++;
+    }
+    return mix->n ? 0 : pl_fail("--task: no task given");
+}
+
+int cmd_train(int argc, char **argv) {
+    pl_train_options o = pl_train_defaults();
+    const char *tasks = "arith,max,mc,vars", *value;
+    long lo = 1, hi = 6;
+    for (int i = 1; i < argc; i++) {
+        long v;
+        float fv;
+        if (cli_is_help(argv[i])) return usage(stdout), 0;
+#define INT_OPT(name, field)                                                   \
+    if (cli_opt(argc, argv, &i, name, &value)) {                              \
+        if (cli_parse_int(name, value, &v) != 0) return pl_print_error(), 2;  \
+        o.field = (int)v;                                                     \
+        continue;                                                             \
+    }
+        INT_OPT("--steps", steps)
+        INT_OPT("--batch", batch)
+        INT_OPT("--warmup", warmup)
+        INT_OPT("--d-model", d_model)
+        INT_OPT("--layers", n_layers)
+        INT_OPT("--heads", n_heads)
+        INT_OPT("--kv-heads", n_kv_heads)
+        INT_OPT("--ffn", d_ff)
+        INT_OPT("--ctx", context_length)
+        INT_OPT("--threads", threads)
+        INT_OPT("--log-every", log_every)
+        INT_OPT("--checkpoint-every", checkpoint_every)
+#undef INT_OPT
+        if (cli_opt(argc, argv, &i, "--seed", &value)) {
+            if (cli_parse_int("--seed", value, &v) != 0) return pl_print_error(), 2;
+            o.seed = (uint64_t)v;
+        } else if (cli_opt(argc, argv, &i, "--lr", &value)) {
+            if (cli_parse_float("--lr", value, &fv) != 0) return pl_print_error(), 2;
+            o.lr = fv;
+        } else if (cli_opt(argc, argv, &i, "--task", &value)) {
+            if (!value) return pl_fail("--task needs a value"), pl_print_error(), 2;
+            tasks = value;
+        } else if (cli_opt(argc, argv, &i, "--difficulty", &value)) {
+            char extra;
+            if (!value || sscanf(value, "%ld:%ld%c", &lo, &hi, &extra) != 2 || lo > hi)
+                return pl_fail("--difficulty: expected LO:HI, e.g. 1:6"), pl_print_error(), 2;
+        } else if (cli_opt(argc, argv, &i, "--out", &value) || cli_opt(argc, argv, &i, "-o", &value)) {
+            if (!value) return pl_fail("--out needs a file name"), pl_print_error(), 2;
+            o.out_path = value;
+        } else if (cli_opt(argc, argv, &i, "--checkpoint", &value)) {
+            if (!value) return pl_fail("--checkpoint needs a file name"), pl_print_error(), 2;
+            o.checkpoint_path = value;
+        } else if (cli_opt(argc, argv, &i, "--resume", &value)) {
+            if (!value) return pl_fail("--resume needs a file name"), pl_print_error(), 2;
+            o.resume_path = value;
+        } else {
+            fprintf(stderr, "probelab train: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!o.out_path && !o.checkpoint_path) {
+        fprintf(stderr, "probelab train: give --out FILE (and/or --checkpoint FILE)\n");
+        return 2;
+    }
+    task_mix mix;
+    if (parse_tasks(tasks, lo, hi, &mix)) return pl_print_error(), 2;
+    printf("tasks:");
+    for (int k = 0; k < mix.n; k++) printf(" %s (difficulty %d..%d)", mix.names[k], mix.lo[k], mix.hi[k]);
+    printf("\n");
+    pl_train_source src = {task_source, &mix};
+    if (pl_train_run(&o, &src, stdout)) return pl_print_error(), 1;
+    return 0;
+}

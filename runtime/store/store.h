@@ -1,0 +1,209 @@
+// The trace store: runs, tokens, activations, attention patterns, labels, probes and analyses.
+//
+// A store is a SQLite database file (S.db, readable with the sqlite3 CLI) plus a sidecar folder
+// S.db-tensors/ of append-only tensor files. SQLite holds all metadata and an index of every
+// tensor blob (file, offset, shape, dtype); the bytes live in the sidecar files because SQLite blob
+// inserts run ~10x slower than plain writes (docs/store.md has the format and the measurements).
+// An index row is committed only after its bytes are written and fdatasync'd, so a crash never
+// leaves the index pointing at missing data. One writer at a time (a second one gets a clear
+// error); any number of readers, also while a writer runs (WAL mode).
+//
+// A pl_store handle belongs to one thread at a time. Errors: functions return -1, set pl_errmsg()
+// and the handle's pl_store_errmsg(), both naming the store file.
+#ifndef PL_STORE_H
+#define PL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PL_STORE_SCHEMA_VERSION 2
+
+typedef struct pl_store pl_store;
+
+typedef enum { PL_STORE_READ = 0, PL_STORE_WRITE = 1 } pl_store_mode;
+typedef enum { PL_DTYPE_F32 = 0, PL_DTYPE_F16, PL_DTYPE_BF16 } pl_dtype;
+
+// Open a store. READ needs an existing store (migrations are not run; an older schema is read if
+// compatible, a newer one is refused). WRITE creates it if absent, migrates an older schema, marks
+// runs left 'running' by a killed writer as 'aborted', and takes the store's writer lock (a second
+// writer fails at once with "locked by another writer (pid N)"). The caller owns *out (pl_store_close).
+int pl_store_open(pl_store **out, const char *path, pl_store_mode mode);
+void pl_store_close(pl_store *s);
+// The last error on this handle ("" if none). Valid until the next call on the handle.
+const char *pl_store_errmsg(const pl_store *s);
+const char *pl_store_path(const pl_store *s);
+int pl_store_schema_version(const pl_store *s);
+
+// "f32" / "f16" / "bf16" <-> pl_dtype; parse returns -1 (pl_errmsg) on an unknown name.
+const char *pl_dtype_name(pl_dtype t);
+int pl_dtype_parse(const char *name, pl_dtype *out);
+size_t pl_dtype_size(pl_dtype t);
+
+// ---- metadata (writer handle) --------------------------------------------------------------
+
+// Register a model (deduplicated by sha256 of the file); *id receives its row id.
+int pl_store_put_model(pl_store *s, const char *name, const char *file, const char *sha256_hex, const char *config_json,
+                       int64_t *id);
+// Register a dataset file (deduplicated by sha256 of its bytes); *id receives its row id.
+int pl_store_put_dataset(pl_store *s, const char *name, const char *file, const char *sha256_hex, int n_examples,
+                         int64_t *id);
+typedef struct {
+    const char *ext_id, *task, *prompt, *cot, *answer;
+    const char *const *options;
+    int n_options;
+    int difficulty;
+    const char *meta_json;
+} pl_store_example;
+// Insert (or find) example number idx of a dataset; *id receives its row id.
+int pl_store_put_example(pl_store *s, int64_t dataset_id, int idx, const pl_store_example *e, int64_t *id);
+// True in *done if a 'complete' run of (model, example) with exactly these params exists.
+int pl_store_run_done(pl_store *s, int64_t model_id, int64_t example_id, const char *params_json, bool *done);
+// Hex SHA-256 of a file's bytes into hex[65]. Returns -1 naming the file if it cannot be read.
+int pl_sha256_file(char hex[65], const char *path);
+
+// Transactions for batches of metadata writes (put_example in a loop).
+int pl_store_begin(pl_store *s);
+int pl_store_commit(pl_store *s);
+
+// ---- runs and tokens (any handle) ----------------------------------------------------------
+
+typedef enum { PL_SEG_PROMPT = 0, PL_SEG_COT, PL_SEG_ANSWER } pl_segment;
+const char *pl_segment_name(pl_segment seg);
+
+typedef struct {
+    int64_t id, model_id, example_id;
+    char status[12];      // running | complete | aborted | failed
+    char task[32];        // from the example ("" if none)
+    int difficulty;
+    int n_prompt, n_tokens;  // prompt tokens; all tokens (prompt + generated)
+    int correct;          // label 'correct': 1, 0, or -1 if absent
+    char answer[64];      // label 'answer' ("" if absent)
+    double started, finished;  // unix seconds (finished 0 if not finished)
+} pl_run_info;
+
+typedef struct {
+    const char *status;   // NULL = any; e.g. "complete"
+    const char *task;     // NULL = any
+    int64_t model_id;     // 0 = any
+    int correct;          // -1 = any, 0 or 1
+    int limit;            // 0 = no limit
+} pl_run_filter;
+pl_run_filter pl_run_filter_any(void);
+pl_run_filter pl_run_filter_complete(void);
+
+// Runs matching f, ordered by id. *runs is malloc'd (caller frees), *n the count.
+int pl_store_list_runs(pl_store *s, const pl_run_filter *f, pl_run_info **runs, int *n);
+// One run; fails with "run N does not exist".
+int pl_store_get_run(pl_store *s, int64_t run_id, pl_run_info *out);
+
+typedef struct {
+    int32_t id;
+    char piece[48];       // the token's bytes (truncated to 47), NUL-terminated
+    pl_segment segment;
+    float logprob;        // log p(token | previous tokens); NAN for the first token
+    float entropy;        // entropy (nats) of the distribution it was drawn from; NAN for the first
+} pl_token_row;
+// Tokens of a run in position order. *tokens is malloc'd (caller frees).
+int pl_store_get_tokens(pl_store *s, int64_t run_id, pl_token_row **tokens, int *n);
+
+// Labels: key -> value (text or number). get returns 1 if found, 0 if absent, -1 on error;
+// the text form of the value is copied into buf.
+int pl_store_put_label(pl_store *s, int64_t run_id, const char *key, const char *text, double num, bool is_text);
+int pl_store_get_label(pl_store *s, int64_t run_id, const char *key, char *buf, size_t buf_size);
+
+// ---- tensors (any handle) ------------------------------------------------------------------
+
+// Hooks recorded anywhere in the store ("blocks.3.hook_resid_post", ..., attention patterns as
+// "blocks.3.attn.hook_pattern"). *names is an array of malloc'd strings; free with pl_strings_free.
+int pl_store_list_hooks(pl_store *s, char ***names, int *n);
+void pl_strings_free(char **strings, int n);
+// Floats per position of a position-major hook (e.g. d_model for resid_post); fails naming the
+// hook if it was not recorded.
+int pl_store_hook_row_size(pl_store *s, const char *hook, int *row_size);
+// Activations of one run at explicit positions: out[n_positions × row_size] as f32 (converted from
+// the storage dtype). Reads only the rows asked for. Fails clearly if the run does not exist, the
+// hook was not recorded, or a position was not recorded for that run.
+int pl_store_read_acts(pl_store *s, int64_t run_id, const char *hook, const int32_t *positions, int n_positions,
+                       float *out);
+// Which positions of a run hold rows of this hook: [lo, hi) ranges, *ranges malloc'd as 2*n ints.
+int pl_store_recorded_positions(pl_store *s, int64_t run_id, const char *hook, int32_t **ranges, int *n_ranges);
+
+// Attention pattern of (run, layer, head): the causal lower triangle. out receives a dense
+// [n_q × n_k] row-major matrix (upper triangle zero) for query positions q0..q0+n_q-1 and keys
+// 0..n_k-1 (n_k = q0 + n_q); *out is malloc'd (caller frees).
+int pl_store_read_attention(pl_store *s, int64_t run_id, int layer, int head, float **out, int *q0, int *n_q,
+                            int *n_k);
+
+// ---- position rules and design matrices ----------------------------------------------------
+
+// all | prompt | cot | answer | generated | last-prompt | last-cot | mean-prompt | mean-cot | mean-all
+// ("last-*" and "mean-*" give one row per run; the others one row per position in that segment).
+typedef enum {
+    PL_POS_ALL = 0, PL_POS_PROMPT, PL_POS_COT, PL_POS_ANSWER, PL_POS_GENERATED, PL_POS_LAST_PROMPT, PL_POS_LAST_COT,
+    PL_POS_MEAN_PROMPT, PL_POS_MEAN_COT, PL_POS_MEAN_ALL
+} pl_pos_rule;
+int pl_pos_rule_parse(const char *name, pl_pos_rule *out);
+const char *pl_pos_rule_name(pl_pos_rule r);
+
+// Streaming design matrix: one hook and one position rule across the runs matching a filter.
+typedef struct pl_design pl_design;
+// Starts the iteration (nothing is read yet). Fails naming the hook if no run recorded it.
+int pl_design_open(pl_design **out, pl_store *s, const char *hook, pl_pos_rule rule, const pl_run_filter *f);
+int pl_design_dim(const pl_design *d);
+int pl_design_n_runs(const pl_design *d);
+// Fill up to max_rows rows: X[rows × dim], run_ids[rows], positions[rows] (the position, or -1 for
+// mean rules; either array may be NULL). Returns the number filled, 0 at the end, -1 on error.
+int pl_design_next(pl_design *d, float *X, int64_t *run_ids, int32_t *positions, int max_rows);
+void pl_design_close(pl_design *d);
+// The whole matrix at once (malloc'd arrays the caller frees).
+int pl_store_design_matrix(pl_store *s, const char *hook, pl_pos_rule rule, const pl_run_filter *f, float **X,
+                           int64_t **run_ids, int32_t **positions, int *n_rows, int *dim);
+
+// Export a design matrix for Python. A path ending in .npy writes X there (float32 [n × d]) plus
+// <stem>.labels.npy (label `label_key` per row: int32, text values mapped to class ids listed in
+// the JSON; float32 if a value is not an integer; -1 / NAN where a run lacks the label),
+// <stem>.runs.npy (int32 [n × 2]: run id, position; -1 for mean rules) and <stem>.json (hook,
+// rule, shape, label classes). A path ending in .safetensors writes X, labels and runs as tensors
+// of one file plus the same JSON sidecar. Returns -1 naming the path.
+int pl_store_export(pl_store *s, const char *path, const char *hook, pl_pos_rule rule, const pl_run_filter *f,
+                    const char *label_key, int *n_rows, int *dim);
+
+// ---- probes, analyses (writer handle for put, any handle for get) -----------------------------
+
+// A probe: named, for one hook and position rule, with weights [n_weights] (e.g. d + 1 with bias).
+int pl_store_put_probe(pl_store *s, const char *name, const char *kind, const char *hook, const char *positions,
+                       const char *params_json, const float *weights, int n_weights, int64_t *id);
+// A probe's outputs on one run: value[i] at position pos[i] (pos -1 for run-level outputs).
+int pl_store_put_probe_outputs(pl_store *s, int64_t probe_id, int64_t run_id, const int32_t *pos, const float *value,
+                               int n);
+
+// Named result tables for plots: rows of (series, x, y, lo, hi) and small named matrices.
+typedef struct {
+    const char *series;   // line / group name ("layer 3", "probe acc"); owned by whoever filled it
+    double x, y, lo, hi;  // lo/hi: interval (NAN if none)
+} pl_analysis_row;
+typedef struct {
+    char *name, *kind, *params_json;  // malloc'd
+    double created;
+    pl_analysis_row *rows;            // rows[i].series points into storage owned by the struct
+    int n_rows;
+    char **matrix_names;              // names of the matrices stored with it
+    int n_matrices;
+} pl_analysis;
+// Create or replace analysis `name` (its rows and matrices) in one transaction.
+int pl_store_put_analysis(pl_store *s, const char *name, const char *kind, const char *params_json,
+                          const pl_analysis_row *rows, int n_rows);
+// Attach a matrix [n_rows × n_cols] (f32) to an existing analysis, replacing one with that name.
+int pl_store_put_analysis_matrix(pl_store *s, const char *analysis, const char *matrix, const float *data, int n_rows,
+                                 int n_cols);
+// Read analysis `name` (rows ordered by series, then x). Fails with "no analysis named X".
+int pl_store_get_analysis(pl_store *s, const char *name, pl_analysis *out);
+void pl_analysis_free(pl_analysis *a);
+// A matrix of an analysis; *data malloc'd (caller frees).
+int pl_store_get_analysis_matrix(pl_store *s, const char *analysis, const char *matrix, float **data, int *n_rows,
+                                 int *n_cols);
+// Names of all analyses (pl_strings_free).
+int pl_store_list_analyses(pl_store *s, char ***names, int *n);
+
+#endif
