@@ -85,7 +85,9 @@ int cli_prompt_ids(const pl_model *m, const char *prompt, const char *token_ids,
                                m->config.vocab_size);
             }
     } else {
-        if (!m->tokenizer) return pl_fail("%s: has no tokenizer; pass --token-ids instead of --prompt", m->path);
+        if (!m->tokenizer)
+            return pl_fail("%s: has no %stokenizer%s%s; pass --token-ids instead of --prompt", m->path,
+                           m->tokenizer_error[0] ? "usable " : "", m->tokenizer_error[0] ? ": " : "", m->tokenizer_error);
         n = pl_tokenizer_encode(m->tokenizer, prompt, true, ids);
         if (n < 0) return -1;
     }

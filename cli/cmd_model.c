@@ -134,7 +134,8 @@ int cmd_tokenize(int argc, char **argv) {
     } else {
         if (pl_model_load(pos[0], &m) != 0) return pl_print_error(), 1;
         if (!m->tokenizer) {
-            pl_fail("%s: has no tokenizer", pos[0]);
+            pl_fail("%s: has no %stokenizer%s%s", pos[0], m->tokenizer_error[0] ? "usable " : "",
+                    m->tokenizer_error[0] ? ": " : "", m->tokenizer_error);
             pl_model_free(m);
             return pl_print_error(), 1;
         }
@@ -321,6 +322,20 @@ static void dump_hook(const pl_hook_event *ev, void *user) {
     }
 }
 
+// mkdir -p
+static int make_dirs(const char *dir) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) return pl_fail("%s: cannot create directory", path);
+        *p = '/';
+    }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) return pl_fail("%s: cannot create directory", path);
+    return 0;
+}
+
 int cmd_run(int argc, char **argv) {
     const char *path = NULL, *prompt = NULL, *token_ids = NULL, *pattern = NULL, *dir = NULL, *v;
     for (int i = 1; i < argc; i++) {
@@ -344,10 +359,7 @@ int cmd_run(int argc, char **argv) {
     if (n < 0) goto done;
     dc.T = n;
     if (pl_hooks_add(hooks, pattern, dump_hook, &dc) < 0) goto done;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        pl_fail("%s: cannot create directory", dir);
-        goto done;
-    }
+    if (make_dirs(dir) != 0) goto done;
     if (pl_session_new(m, n, &s) != 0) goto done;
     pl_session_set_hooks(s, hooks);
     const float *logits;

@@ -7,7 +7,11 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "datasets/tasks.h"
+#include "runtime/base/clock.h"
 #include "runtime/base/error.h"
+#include "runtime/model/model.h"
+#include "runtime/session.h"
+#include "runtime/tokenizer/tokenizer.h"
 #include "runtime/train/train.h"
 
 #define MAX_TASKS 8
@@ -44,6 +48,7 @@ static void usage(FILE *out) {
     pl_train_options d = pl_train_defaults();
     fprintf(out,
             "usage: probelab train --task arith,max,... --out MODEL.gguf [options]\n"
+            "       probelab train eval --model MODEL.gguf [--task LIST] [--n N]   (accuracy table)\n"
             "Train a small Llama-architecture chain-of-thought model on built-in tasks (probelab tasks list).\n"
             "Loss on the chain of thought and the answer only; AdamW, warm-up + cosine, gradient clipping.\n"
             "Deterministic for a seed; --resume continues a checkpoint bit-identically.\n"
@@ -85,7 +90,114 @@ static int parse_tasks(const char *list, long lo, long hi, task_mix *mix) {
     return mix->n ? 0 : pl_fail("--task: no task given");
 }
 
+// ---- probelab train eval: greedy accuracy per task and difficulty ----
+
+typedef struct {
+    int n, correct, steps_checked, steps_valid, sound;
+} eval_cell;
+
+// Greedy-decode n examples of one task and difficulty and check them with pl_check_cot.
+static int eval_cell_run(pl_session *s, const pl_model *m, const char *task, int difficulty, int n, uint64_t seed,
+                         eval_cell *cell) {
+    pl_dataset ds;
+    if (pl_task_generate(&ds, task, n, seed, difficulty, difficulty)) return -1;
+    memset(cell, 0, sizeof *cell);
+    pl_sample_params p = pl_sample_defaults();
+    p.temperature = 0;
+    const char *stops[] = {"\n"};
+    p.stop_strings = stops;
+    p.n_stop_strings = 1;
+    int rc = 0;
+    for (int i = 0; i < ds.n && rc == 0; i++) {
+        const pl_example *e = &ds.items[i];
+        int32_t *ids = NULL;
+        int n_prompt = pl_tokenizer_encode(m->tokenizer, e->prompt, true, &ids);
+        if (n_prompt < 0) {
+            rc = -1;
+            break;
+        }
+        p.max_new = pl_session_max_ctx(s) - n_prompt;
+        pl_generation g;
+        if (p.max_new < 1 || pl_generate(s, ids, n_prompt, &p, NULL, NULL, &g)) {
+            free(ids);
+            rc = p.max_new < 1 ? pl_fail("%s: prompt longer than the context", e->id) : -1;
+            break;
+        }
+        char *text = pl_tokenizer_decode(m->tokenizer, g.ids, g.n);
+        pl_cot_check c;
+        if (!text || pl_check_cot(&c, e, text)) rc = -1;
+        if (rc == 0) {
+            cell->n++;
+            cell->correct += c.correct;
+            cell->steps_checked += c.steps_checked;
+            cell->steps_valid += c.steps_checked && c.steps_valid;
+            cell->sound += pl_cot_classify(&c) == PL_COT_SOUND;
+        }
+        free(text);
+        free(ids);
+        pl_generation_free(&g);
+    }
+    pl_dataset_free(&ds);
+    return rc;
+}
+
+static int train_eval(int argc, char **argv) {
+    const char *model_path = NULL, *tasks = "arith,max,mc,vars", *value;
+    long n = 50, seed = 20240;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            printf("usage: probelab train eval --model FILE [--task LIST] [--n N] [--seed S]\n"
+                   "Greedy-decode N fresh examples per task and difficulty (the task's whole range) and print a\n"
+                   "markdown table: final-answer accuracy, step validity (pl_check_cot) and sound chains.\n");
+            return 0;
+        }
+        if (cli_opt(argc, argv, &i, "--model", &value) || cli_opt(argc, argv, &i, "-m", &value)) {
+            if (!value) return pl_fail("--model needs a file"), pl_print_error(), 2;
+            model_path = value;
+        } else if (cli_opt(argc, argv, &i, "--task", &value)) {
+            if (!value) return pl_fail("--task needs a value"), pl_print_error(), 2;
+            tasks = value;
+        } else if (cli_opt(argc, argv, &i, "--n", &value)) {
+            if (cli_parse_int("--n", value, &n) != 0 || n < 1) return pl_fail("--n must be >= 1"), pl_print_error(), 2;
+        } else if (cli_opt(argc, argv, &i, "--seed", &value)) {
+            if (cli_parse_int("--seed", value, &seed) != 0) return pl_print_error(), 2;
+        } else {
+            fprintf(stderr, "probelab train eval: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!model_path) return fprintf(stderr, "probelab train eval: --model FILE is required\n"), 2;
+    task_mix mix;
+    if (parse_tasks(tasks, 1, 1000, &mix)) return pl_print_error(), 2;
+    pl_model *m = NULL;
+    pl_session *s = NULL;
+    if (pl_model_load(model_path, &m)) return pl_print_error(), 1;
+    if (!m->tokenizer) return pl_fail("%s: the model has no tokenizer", model_path), pl_print_error(), pl_model_free(m), 1;
+    if (pl_session_new(m, 0, &s)) return pl_print_error(), pl_model_free(m), 1;
+    double t0 = pl_now_sec();
+    printf("| task | difficulty | n | final answer correct | all steps valid | sound chain |\n");
+    printf("|---|---|---|---|---|---|\n");
+    int rc = 0;
+    for (int k = 0; k < mix.n && rc == 0; k++)
+        for (int d = mix.lo[k]; d <= mix.hi[k]; d++) {
+            eval_cell c;
+            if (eval_cell_run(s, m, mix.names[k], d, (int)n, (uint64_t)seed, &c)) {
+                rc = 1;
+                break;
+            }
+            printf("| %s | %d | %d | %.0f%% | %.0f%% | %.0f%% |\n", mix.names[k], d, c.n, 100.0 * c.correct / c.n,
+                   c.steps_checked ? 100.0 * c.steps_valid / c.steps_checked : 0.0, 100.0 * c.sound / c.n);
+            fflush(stdout);
+        }
+    if (rc) pl_print_error();
+    else fprintf(stderr, "evaluated in %.1fs\n", pl_now_sec() - t0);
+    pl_session_free(s);
+    pl_model_free(m);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "eval") == 0) return train_eval(argc - 1, argv + 1);
     pl_train_options o = pl_train_defaults();
     const char *tasks = "arith,max,mc,vars", *value;
     long lo = 1, hi = 6;

@@ -148,6 +148,8 @@ static step_verdict check_mc_step(const task_state *t, int i, const char *s, siz
     step_verdict v = {0};
     char buf[32];
     if (len >= sizeof buf) return v;
+    for (size_t k = 0; k < len; k++)  // letters, digits and one relation only (sscanf's %d allows signs)
+        if (!isalnum((unsigned char)s[k]) && !strchr("<>=", s[k])) return v;
     memcpy(buf, s, len);
     buf[len] = '\0';
     char l1, l2, rel;

@@ -295,7 +295,7 @@ static json_t *locomo_turns(json_t *conv, const char *where) {
         json_array_foreach(value, t, turn) {
             json_t *id = json_object_get(turn, "dia_id"), *text = json_object_get(turn, "text");
             if (!json_is_string(id) || !json_is_string(text)) {
-                LOCOMO_WARN(where, "%s turn %zu has no dia_id/text (skipped)", key, t);
+                LOCOMO_WARN(where, "%s turn %zu (1-based) has no dia_id/text (skipped)", key, t + 1);
                 continue;
             }
             json_object_set(texts, json_string_value(id), text);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "probes/linear/cv.h"
+#include "probes/linear/evaluate.h"
 #include "probes/linear/lbfgs.h"
 #include "probes/linear/logreg.h"
 #include "probes/linear/metrics.h"
@@ -425,6 +426,54 @@ static void test_cv_choice(void **state) {
     free(x), free(y), free(groups), free(t);
 }
 
+// The whole protocol and the control task. (a) Features identify the type (a random embedding per
+// type) and the label is a function of the type: the control task is as learnable as the real one,
+// so selectivity is near 0. (b) Features carry the label but not the type (types are random per
+// row): control accuracy stays near chance and selectivity is high.
+static void test_train_eval_selectivity(void **state) {
+    const int64_t n = 1200;
+    const int d = 24, n_types = 40;
+    float *x = malloc(sizeof(float) * n * d), *emb = malloc(sizeof(float) * n_types * d);
+    int32_t *y = malloc(sizeof(int32_t) * n), *groups = malloc(sizeof(int32_t) * n), *types = malloc(sizeof(int32_t) * n);
+    int32_t label_of_type[40];
+    pl_rng rng = pl_rng_seed(17);
+    fill_normal(emb, n_types * d, 18);
+    for (int t = 0; t < n_types; t++) label_of_type[t] = (int32_t)pl_rng_below(&rng, 3);
+    for (int64_t i = 0; i < n; i++) {
+        types[i] = (int32_t)pl_rng_below(&rng, n_types);
+        y[i] = label_of_type[types[i]];
+        groups[i] = (int32_t)(i / 8);
+        for (int j = 0; j < d; j++) x[i * d + j] = 2 * emb[types[i] * d + j] + (float)pl_rng_normal(&rng);
+    }
+    pl_probe_eval_options o = pl_probe_eval_defaults();
+    o.n_bootstrap = 200, o.seed = 3;
+    pl_probe *p;
+    pl_cv_result cv;
+    assert_int_equal(pl_probe_train_eval(&p, &cv, x, y, groups, types, NULL, n, d, &o), 0);
+    pl_probe_metrics m = p->metrics;
+    printf("type features: accuracy %.3f [%.3f, %.3f], auroc %.3f, control %.3f, selectivity %.3f, majority %.3f, "
+           "lambda %g, %lld held-out rows in %lld groups\n",
+           m.accuracy, m.accuracy_lo, m.accuracy_hi, m.auroc, m.control_accuracy, m.selectivity,
+           m.majority_accuracy, p->lambda, (long long)m.n, (long long)m.n_groups);
+    assert_true(m.accuracy > 0.75 && m.control_accuracy > 0.65 && fabs(m.selectivity) < 0.15);
+    assert_true(m.accuracy_lo <= m.accuracy && m.accuracy <= m.accuracy_hi);
+    assert_true(m.n > 150 && m.n < 400 && m.n_groups * 8 == m.n);
+    pl_probe_free(p);
+    for (int64_t i = 0; i < n; i++) {
+        types[i] = (int32_t)pl_rng_below(&rng, 400);
+        y[i] = (int32_t)pl_rng_below(&rng, 3);
+        for (int j = 0; j < d; j++) x[i * d + j] = 2 * emb[y[i] * d + j] + (float)pl_rng_normal(&rng);
+    }
+    assert_int_equal(pl_probe_train_eval(&p, NULL, x, y, groups, types, NULL, n, d, &o), 0);
+    m = p->metrics;
+    printf("label features: accuracy %.3f, control %.3f, selectivity %.3f, majority %.3f\n", m.accuracy,
+           m.control_accuracy, m.selectivity, m.majority_accuracy);
+    assert_true(m.accuracy > 0.9 && m.control_accuracy < 0.6 && m.selectivity > 0.3);
+    assert_true(m.majority_accuracy > 0.2 && m.majority_accuracy < 0.5);
+    pl_probe_free(p);
+    free(x), free(emb), free(y), free(groups), free(types);
+}
+
 // ---- fit-npy mode for tests/py_probe_sklearn.sh --------------------------------------------------
 
 static int write_f32(const char *dir, const char *name, const float *data, int ndim, const int64_t *shape) {
@@ -507,6 +556,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_lbfgs_rosenbrock),     cmocka_unit_test(test_fit_optimality),
         cmocka_unit_test(test_ridge_closed_form),    cmocka_unit_test(test_group_kfold),
         cmocka_unit_test(test_errors),               cmocka_unit_test(test_cv_choice),
+        cmocka_unit_test(test_train_eval_selectivity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -392,7 +392,7 @@ static void test_locomo_quirks(void **state) {
     assert_int_equal(call.rc, 0);
     assert_int_equal(call.d.n, 5);
     assert_int_equal(call.n_skipped, 1);  // the question without an answer
-    const char *expected_warnings[] = {"session_3_date_time has no session_3", "session_1 turn 2 has no dia_id/text",
+    const char *expected_warnings[] = {"session_3_date_time has no session_3", "session_1 turn 3 (1-based) has no dia_id/text",
                                        "malformed evidence id 'D1:x'", "qa[4] has no usable answer",
                                        "evidence D9:9 is not in the conversation"};
     for (int k = 0; k < 5; k++) {

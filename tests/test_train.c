@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "datasets/tasks.h"
 #include "runtime/base/error.h"
 #include "runtime/model/gguf.h"
+#include "runtime/model/gguf_write.h"
 #include "runtime/model/model.h"
 #include "runtime/session.h"
 #include "runtime/tokenizer/tokenizer.h"
@@ -227,6 +229,72 @@ static void test_export_reloads_with_same_logits(void **state) {
     pl_trainer_free(t);
 }
 
+// Every metadata type the writer offers, read back by the (independently written) GGUF reader.
+static void test_gguf_writer_types(void **state) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/types.gguf", test_tmpdir());
+    pl_gguf_writer *w = pl_gguf_writer_new();
+    const char *strs[] = {"a", "", "\xE2\x96\x81x"};
+    float fl[] = {1.5f, -2.25f};
+    int32_t in[] = {-7, 0, 2147483647};
+    float tensor[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(pl_gguf_add_u32(w, "k.u32", 4000000000u), 0);
+    assert_int_equal(pl_gguf_add_i32(w, "k.i32", -123), 0);
+    assert_int_equal(pl_gguf_add_f32(w, "k.f32", 0.125f), 0);
+    assert_int_equal(pl_gguf_add_bool(w, "k.bool", true), 0);
+    assert_int_equal(pl_gguf_add_string(w, "k.str", "hello"), 0);
+    assert_int_equal(pl_gguf_add_string_array(w, "k.strs", strs, 3), 0);
+    assert_int_equal(pl_gguf_add_f32_array(w, "k.f32s", fl, 2), 0);
+    assert_int_equal(pl_gguf_add_i32_array(w, "k.i32s", in, 3), 0);
+    assert_int_equal(pl_gguf_add_u32(w, "k.u32", 1), -1);  // duplicate key
+    assert_int_equal(pl_gguf_add_tensor_f32(w, "t5", tensor, 1, (int64_t[]){5}), 0);
+    assert_int_equal(pl_gguf_add_tensor_f32(w, "t5", tensor, 1, (int64_t[]){5}), -1);
+    assert_int_equal(pl_gguf_add_tensor_f32(w, "t2x2", tensor + 1, 2, (int64_t[]){2, 2}), 0);
+    assert_int_equal(pl_gguf_write_file(w, "/nonexistent-dir/x.gguf"), -1);
+    assert_non_null(strstr(pl_errmsg(), "/nonexistent-dir/x.gguf"));
+    assert_int_equal(pl_gguf_write_file(w, path), 0);
+    pl_gguf_writer_free(w);
+
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *bytes = malloc((size_t)size);
+    assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    assert_memory_equal(bytes, "GGUF\x03\x00\x00\x00", 8);
+    pl_gguf g;
+    assert_int_equal(pl_gguf_parse(&g, path, bytes, (size_t)size), 0);
+    int64_t v;
+    double fv;
+    bool bv;
+    assert_true(pl_gguf_get_int(&g, "k.u32", &v) && v == 4000000000LL);
+    assert_true(pl_gguf_get_int(&g, "k.i32", &v) && v == -123);
+    assert_true(pl_gguf_get_float(&g, "k.f32", &fv) && fv == 0.125);
+    assert_true(pl_gguf_get_bool(&g, "k.bool", &bv) && bv);
+    char *hello = pl_gguf_get_string(&g, "k.str");
+    assert_string_equal(hello, "hello");
+    free(hello);
+    const pl_gguf_kv *kv = pl_gguf_find(&g, "k.strs");
+    assert_int_equal(kv->n_elems, 3);
+    char **back = pl_gguf_string_array(&g, kv);
+    for (int i = 0; i < 3; i++) assert_string_equal(back[i], strs[i]), free(back[i]);
+    free(back);
+    kv = pl_gguf_find(&g, "k.f32s");
+    assert_int_equal(kv->elem_type, PL_GGUF_F32);
+    assert_memory_equal(kv->value, fl, sizeof fl);
+    kv = pl_gguf_find(&g, "k.i32s");
+    assert_int_equal(kv->elem_type, PL_GGUF_I32);
+    assert_memory_equal(kv->value, in, sizeof in);
+    assert_true(pl_gguf_get_int(&g, "general.alignment", &v) && v == 32);
+    const pl_gguf_tensor *t2 = pl_gguf_find_tensor(&g, "t2x2");
+    assert_int_equal(t2->offset, 32);  // 5 floats = 20 bytes, padded to 32
+    assert_memory_equal(bytes + g.data_offset + t2->offset, tensor + 1, 4 * sizeof(float));
+    pl_gguf_free(&g);
+    free(bytes);
+}
+
 static void test_train_command(void **state) {
     char cmd[2048], *out = NULL;
     const char *dir = test_tmpdir();
@@ -270,6 +338,7 @@ int main(void) {
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_deterministic_for_a_seed),
         cmocka_unit_test(test_export_reloads_with_same_logits),
+        cmocka_unit_test(test_gguf_writer_types),
         cmocka_unit_test(test_train_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

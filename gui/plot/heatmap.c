@@ -117,8 +117,26 @@ void pl_heatmap_draw(cairo_t *cr, const pl_axes *ax, const pl_style *st, pl_rect
     lay->valid = 1;
     pl_rect p = lay->plot;
 
-    // Cells: one image pixel per cell, scaled up without smoothing so every cell is a flat colour.
-    if (h->n_rows > 0 && h->n_cols > 0) {
+    // Cells. SVG viewers smooth scaled images (cairo writes no image-rendering hint), so vector
+    // files get one rectangle per cell while that stays a reasonable file size.
+    cairo_surface_type_t target = cairo_surface_get_type(cairo_get_target(cr));
+    int vector = target == CAIRO_SURFACE_TYPE_SVG || target == CAIRO_SURFACE_TYPE_PDF || target == CAIRO_SURFACE_TYPE_PS;
+    if (vector && h->n_rows * h->n_cols > 0 && h->n_rows * h->n_cols <= 128 * 128) {
+        cairo_save(cr);
+        cairo_rectangle(cr, p.x, p.y, p.w, p.h);
+        cairo_clip(cr);
+        double cw = p.w / h->n_cols, ch = p.h / h->n_rows, overlap = 0.3;  // hides hairline seams
+        for (int64_t i = 0; i < h->n_rows; i++)
+            for (int64_t j = 0; j < h->n_cols; j++) {
+                float v = h->values[i * h->n_cols + j];
+                if (!isfinite(v)) continue;
+                pl_set_rgb(cr, pl_colormap_eval(ax->cmap, (v - vmin) / (vmax - vmin)));
+                cairo_rectangle(cr, p.x + j * cw, p.y + i * ch, cw + overlap, ch + overlap);
+                cairo_fill(cr);
+            }
+        cairo_restore(cr);
+    } else if (h->n_rows > 0 && h->n_cols > 0) {
+        // One image pixel per cell, scaled up without smoothing so every cell is a flat colour.
         cairo_surface_t *img = heatmap_image(h, ax->cmap, vmin, vmax);
         if (cairo_surface_status(img) == CAIRO_STATUS_SUCCESS) {
             cairo_save(cr);
@@ -142,7 +160,7 @@ void pl_heatmap_draw(cairo_t *cr, const pl_axes *ax, const pl_style *st, pl_rect
     pl_text_font(cr, st->fs_tick, 0);
     double cw = h->n_cols > 0 ? p.w / h->n_cols : p.w, chh = h->n_rows > 0 ? p.h / h->n_rows : p.h;
     double col_need = rotate ? tick_h * 1.2 : col_w + st->pad * 1.5;
-    int64_t col_every = label_every(col_need, cw), row_every = label_every(tick_h * 1.15, chh);
+    int64_t col_every = label_every(col_need, cw), row_every = label_every(tick_h * (h->row_labels ? 1.15 : 1.8), chh);
     for (int64_t j = 0; j < h->n_cols; j += col_every) {
         double px = p.x + (j + 0.5) * cw, base = p.y + p.h;
         pl_set_rgb(cr, st->frame);

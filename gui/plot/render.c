@@ -454,6 +454,7 @@ static void draw_xy_axes(cairo_t *cr, const pl_axes *ax, const pl_style *st, pl_
     double tick_h = pl_text_height(cr);
 
     double top = cell.y + pl_axes_title_height(cr, ax, st);
+    pl_text_font(cr, st->fs_tick, 0);  // every width measured below is of tick labels
     double bottom_base = st->tick_len + st->pad * 0.6 + tick_h + (ax->xlabel ? st->pad + label_h : 0) + st->pad;
 
     // Categorical x labels of a bar chart: horizontal if they fit their slot, else rotated 40°.

@@ -31,7 +31,8 @@ typedef struct pl_probe_options {
     pl_probe_kind kind;
     double lambda;            // L2 strength in the mean-loss convention above (default 1e-2)
     int balanced;             // 1: class weights n / (k · n_c); 0: every row weighs 1 (default 0)
-    int standardize;          // 1: standardize features with training mean/std (default 1)
+    int standardize;          // 1: standardize features with training mean/std (default 1); ridge
+                              // always centers (its intercept is unpenalized), 0 only skips scaling
     pl_lbfgs_options lbfgs;   // optimizer settings (defaults from pl_lbfgs_defaults())
 } pl_probe_options;
 

@@ -470,8 +470,10 @@ int pl_load_hf_folder(const char *path, pl_model *m) {
 
     snprintf(file_path, sizeof file_path, "%s/tokenizer.json", L.dir);
     if (file_exists(file_path)) {
+        // The weights are usable without it (--token-ids), so an unsupported tokenizer.json is
+        // remembered for commands that need text, not a load failure.
         m->tokenizer = pl_tokenizer_load_hf_json(file_path);
-        if (!m->tokenizer) goto done;
+        if (!m->tokenizer) snprintf(m->tokenizer_error, sizeof m->tokenizer_error, "%s", pl_errmsg());
     }
     if (!m->path[0]) snprintf(m->path, sizeof m->path, "%s", L.dir);
     snprintf(m->format, sizeof m->format, "safetensors");

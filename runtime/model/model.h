@@ -73,6 +73,7 @@ typedef struct pl_model {
     pl_config config;
     pl_weights weights;
     pl_tokenizer *tokenizer;   // NULL if the file has none (commands that need one say so)
+    char tokenizer_error[512]; // why a tokenizer that is present could not be used ("" if none)
     char path[1024];           // the file or folder it came from
     char format[16];           // "gguf" or "safetensors"
     pl_tensor_info *tensors;

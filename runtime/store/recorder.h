@@ -35,7 +35,8 @@ typedef struct {
 
 // Start the writer thread on store s (opened with PL_STORE_WRITE; it must outlive the recorder) and
 // register callbacks on hooks (which must outlive it too). Fails if a glob matches nothing.
-// The caller owns *out and ends it with pl_recorder_close.
+// The caller owns *out and ends it with pl_recorder_close; the hooks must not fire after that (free
+// them or detach them from the session). On failure, discard the hooks too.
 int pl_recorder_new(pl_recorder **out, pl_store *s, pl_hooks *hooks, const pl_record_opts *o);
 // Start a run: its row is committed with status 'running'. n_prompt decides the position rule.
 int pl_recorder_begin_run(pl_recorder *r, int64_t model_id, int64_t example_id, const char *params_json, int n_prompt);

@@ -24,9 +24,9 @@ pl_train_options pl_train_defaults(void) {
     o.context_length = 128;
     o.norm_eps = 1e-5f;
     o.rope_theta = 10000.0f;
-    o.steps = 3000;
+    o.steps = 2000;
     o.batch = 64;
-    o.warmup = 200;
+    o.warmup = 150;
     o.lr = 3e-3f;
     o.min_lr_frac = 0.1f;
     o.weight_decay = 0.01f;

@@ -6,8 +6,9 @@ Usage: make_hf_models.py OUT_DIR
 Writes OUT_DIR/<model>/ (a Hugging Face folder) or OUT_DIR/<model>.gguf, the reference hooks in
 OUT_DIR/<model>.ref/<hook>.npy (float32), and OUT_DIR/models.json listing
 {name, path, tokens, ref, tokenize}. hf_gpt2_f32 also carries a tiny byte-level BPE
-tokenizer.json; "tokenize" lists texts with the ids a plain Python BPE gives (no BOS). Needs only numpy and torch (no transformers / safetensors / gguf
-packages): both file formats are written by hand below.
+tokenizer.json; "tokenize" lists texts with the ids a plain Python BPE gives (no BOS).
+Needs only numpy and torch (no transformers / safetensors / gguf packages): both file formats
+are written by hand below.
 
 Hugging Face semantics followed by the reference:
   llama/mistral/qwen2/qwen3: RMSNorm, NeoX rotate_half RoPE (pairs i, i + dh/2), GQA repeat_kv

@@ -1,0 +1,649 @@
+// Opening a store: file checks, schema migrations, the writer lock; metadata writes; runs,
+// tokens and labels. Every statement is parameterized (sqlite3_bind_*); no SQL is built from
+// user text.
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "kernels/kernels.h"
+#include "runtime/base/error.h"
+#include "runtime/store/store_internal.h"
+
+// ---- schema --------------------------------------------------------------------------------
+// migrations[v-1] takes a store from version v-1 to v. Never edit a released entry: append one.
+static const char *const migrations[PL_STORE_SCHEMA_VERSION] = {
+    // v1: models, datasets, examples, runs, tokens, tensor index, attention index, labels
+    "CREATE TABLE models(id INTEGER PRIMARY KEY, name TEXT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL UNIQUE,"
+    "  config TEXT NOT NULL);"
+    "CREATE TABLE datasets(id INTEGER PRIMARY KEY, name TEXT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL UNIQUE,"
+    "  n_examples INTEGER NOT NULL, created REAL NOT NULL);"
+    "CREATE TABLE examples(id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id),"
+    "  idx INTEGER NOT NULL, ext_id TEXT, task TEXT, prompt TEXT NOT NULL, cot TEXT, answer TEXT, options TEXT,"
+    "  difficulty INTEGER, meta TEXT, UNIQUE(dataset_id, idx));"
+    "CREATE TABLE runs(id INTEGER PRIMARY KEY, model_id INTEGER REFERENCES models(id),"
+    "  example_id INTEGER REFERENCES examples(id), params TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK(status IN ('running','complete','aborted','failed')),"
+    "  started REAL NOT NULL, finished REAL, n_prompt INTEGER, n_tokens INTEGER, text TEXT);"
+    "CREATE INDEX runs_by_example ON runs(example_id, model_id, status);"
+    "CREATE TABLE tokens(run_id INTEGER NOT NULL REFERENCES runs(id), pos INTEGER NOT NULL, token_id INTEGER NOT NULL,"
+    "  piece TEXT, segment TEXT NOT NULL CHECK(segment IN ('prompt','cot','answer')), logprob REAL, entropy REAL,"
+    "  PRIMARY KEY(run_id, pos)) WITHOUT ROWID;"
+    "CREATE TABLE tensor_files(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, created REAL NOT NULL,"
+    "  writer_pid INTEGER);"
+    "CREATE TABLE tensors(id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), hook TEXT NOT NULL,"
+    "  layer INTEGER NOT NULL, pos0 INTEGER NOT NULL, n_pos INTEGER NOT NULL, row_size INTEGER NOT NULL,"
+    "  dtype TEXT NOT NULL CHECK(dtype IN ('f32','f16','bf16')), file_id INTEGER NOT NULL REFERENCES tensor_files(id),"
+    "  offset INTEGER NOT NULL, nbytes INTEGER NOT NULL);"
+    "CREATE INDEX tensors_lookup ON tensors(run_id, hook, pos0);"
+    "CREATE INDEX tensors_by_hook ON tensors(hook);"
+    "CREATE TABLE attention(id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id),"
+    "  layer INTEGER NOT NULL, n_heads INTEGER NOT NULL, q0 INTEGER NOT NULL, n_q INTEGER NOT NULL,"
+    "  dtype TEXT NOT NULL CHECK(dtype IN ('f32','f16','bf16')), file_id INTEGER NOT NULL REFERENCES tensor_files(id),"
+    "  offset INTEGER NOT NULL, nbytes INTEGER NOT NULL);"
+    "CREATE INDEX attention_lookup ON attention(run_id, layer, q0);"
+    "CREATE TABLE labels(run_id INTEGER NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value,"
+    "  PRIMARY KEY(run_id, key)) WITHOUT ROWID;",
+    // v2: probes and named analyses for plots
+    "CREATE TABLE probes(id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, hook TEXT, positions TEXT,"
+    "  params TEXT, weights BLOB, created REAL NOT NULL);"
+    "CREATE TABLE probe_outputs(probe_id INTEGER NOT NULL REFERENCES probes(id) ON DELETE CASCADE,"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id), pos INTEGER NOT NULL, value REAL,"
+    "  PRIMARY KEY(probe_id, run_id, pos)) WITHOUT ROWID;"
+    "CREATE TABLE analyses(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, created REAL NOT NULL,"
+    "  params TEXT);"
+    "CREATE TABLE analysis_rows(analysis_id INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,"
+    "  series TEXT NOT NULL, x REAL, y REAL, lo REAL, hi REAL);"
+    "CREATE INDEX analysis_rows_by_id ON analysis_rows(analysis_id, series, x);"
+    "CREATE TABLE analysis_matrices(analysis_id INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL, n_rows INTEGER NOT NULL, n_cols INTEGER NOT NULL, data BLOB NOT NULL,"
+    "  PRIMARY KEY(analysis_id, name));",
+};
+
+const char *store_migration_sql(int v) {
+    return v >= 1 && v <= PL_STORE_SCHEMA_VERSION ? migrations[v - 1] : NULL;
+}
+
+// ---- errors and small helpers ----------------------------------------------------------------
+
+int store_fail(pl_store *s, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (s) snprintf(s->err, sizeof s->err, "%s", msg);
+    return pl_fail("%s", msg);
+}
+
+int store_sql_fail(pl_store *s, sqlite3 *db, const char *what) {
+    int code = sqlite3_extended_errcode(db);
+    const char *hint = "";
+    if (code == SQLITE_READONLY || (code & 0xff) == SQLITE_READONLY) hint = " (the store is read-only)";
+    if ((code & 0xff) == SQLITE_FULL) hint = " (disk full)";
+    if ((code & 0xff) == SQLITE_BUSY) hint = " (locked by another process)";
+    return store_fail(s, "%s: %s: %s%s", s->path, what, sqlite3_errmsg(db), hint);
+}
+
+const char *pl_store_errmsg(const pl_store *s) { return s ? s->err : pl_errmsg(); }
+const char *pl_store_path(const pl_store *s) { return s->path; }
+int pl_store_schema_version(const pl_store *s) { return s->version; }
+
+double store_unix_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+const char *pl_dtype_name(pl_dtype t) { return t == PL_DTYPE_F16 ? "f16" : t == PL_DTYPE_BF16 ? "bf16" : "f32"; }
+size_t pl_dtype_size(pl_dtype t) { return t == PL_DTYPE_F32 ? 4 : 2; }
+int pl_dtype_parse(const char *name, pl_dtype *out) {
+    if (!name) return pl_fail("dtype: missing value (f32, f16 or bf16)");
+    if (strcmp(name, "f32") == 0 || strcmp(name, "float32") == 0) *out = PL_DTYPE_F32;
+    else if (strcmp(name, "f16") == 0 || strcmp(name, "float16") == 0) *out = PL_DTYPE_F16;
+    else if (strcmp(name, "bf16") == 0 || strcmp(name, "bfloat16") == 0) *out = PL_DTYPE_BF16;
+    else return pl_fail("dtype '%s': expected f32, f16 or bf16", name);
+    return 0;
+}
+
+void store_to_f32(float *out, const void *in, pl_dtype t, size_t n) {
+    if (t == PL_DTYPE_F32) memcpy(out, in, n * sizeof(float));
+    else if (t == PL_DTYPE_F16)
+        for (size_t i = 0; i < n; i++) out[i] = pl_f16_to_f32(((const uint16_t *)in)[i]);
+    else
+        for (size_t i = 0; i < n; i++) out[i] = pl_bf16_to_f32(((const uint16_t *)in)[i]);
+}
+
+void store_from_f32(void *out, const float *in, pl_dtype t, size_t n) {
+    if (t == PL_DTYPE_F32) memcpy(out, in, n * sizeof(float));
+    else if (t == PL_DTYPE_F16)
+        for (size_t i = 0; i < n; i++) ((uint16_t *)out)[i] = pl_f32_to_f16(in[i]);
+    else
+        for (size_t i = 0; i < n; i++) ((uint16_t *)out)[i] = pl_f32_to_bf16(in[i]);
+}
+
+const char *pl_segment_name(pl_segment seg) {
+    return seg == PL_SEG_PROMPT ? "prompt" : seg == PL_SEG_COT ? "cot" : "answer";
+}
+
+static pl_segment segment_parse(const char *name) {
+    if (name && strcmp(name, "cot") == 0) return PL_SEG_COT;
+    if (name && strcmp(name, "answer") == 0) return PL_SEG_ANSWER;
+    return PL_SEG_PROMPT;
+}
+
+void pl_strings_free(char **strings, int n) {
+    if (!strings) return;
+    for (int i = 0; i < n; i++) free(strings[i]);
+    free(strings);
+}
+
+// Run one statement with no result rows; text parameters bound in order (NULL binds NULL).
+static int exec_params(pl_store *s, const char *sql, int n, const char *const *params) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return store_sql_fail(s, s->db, "prepare");
+    for (int i = 0; i < n; i++) sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_sql_fail(s, s->db, sql);
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, int *out) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+// ---- open / close --------------------------------------------------------------------------
+
+static int configure_connection(sqlite3 *db, bool writable) {
+    sqlite3_busy_timeout(db, 10000);
+    if (writable && sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
+    return sqlite3_exec(db, "PRAGMA foreign_keys=ON;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+int store_open_connection(pl_store *s, sqlite3 **db) {
+    if (sqlite3_open_v2(s->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+        configure_connection(*db, true) != 0) {
+        store_sql_fail(s, *db, "open writer connection");
+        sqlite3_close(*db);
+        *db = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+// A non-empty file must start with SQLite's magic before we hand it to SQLite (which would
+// otherwise report "file is not a database" only at the first statement).
+static int check_sqlite_header(pl_store *s, bool *exists) {
+    struct stat st;
+    *exists = stat(s->path, &st) == 0;
+    if (!*exists) return 0;
+    if (S_ISDIR(st.st_mode)) return store_fail(s, "%s: not a probelab store (it is a directory)", s->path);
+    if (st.st_size == 0) return 0;
+    FILE *f = fopen(s->path, "rb");
+    if (!f) return store_fail(s, "%s: cannot open: %s", s->path, strerror(errno));
+    char magic[16] = {0};
+    size_t got = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    if (got < 16 || memcmp(magic, "SQLite format 3", 16) != 0)
+        return store_fail(s, "%s: not a probelab store (not a SQLite database)", s->path);
+    return 0;
+}
+
+static int take_writer_lock(pl_store *s) {
+    if (mkdir(s->tensor_dir, 0777) != 0 && errno != EEXIST)
+        return store_fail(s, "%s: cannot create the tensor folder: %s", s->tensor_dir, strerror(errno));
+    char lock_path[1200];
+    snprintf(lock_path, sizeof lock_path, "%s/writer.lock", s->tensor_dir);
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (s->lock_fd < 0) {
+        int e = errno;
+        if (e == EROFS || e == EACCES || e == EPERM) return store_fail(s, "%s: the store is read-only (%s)", s->path, strerror(e));
+        return store_fail(s, "%s: cannot create the writer lock: %s", lock_path, strerror(e));
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "?";
+        ssize_t got = pread(s->lock_fd, pid, sizeof pid - 1, 0);
+        if (got > 0) pid[got] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        return store_fail(s, "%s: locked by another writer (pid %s); one writer at a time, readers are fine", s->path, pid);
+    }
+    char buf[32];
+    int len = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, buf, (size_t)len, 0) != len) {
+        // The pid is informational only; the flock is what excludes other writers.
+    }
+    return 0;
+}
+
+static int migrate(pl_store *s, int from) {
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return store_sql_fail(s, s->db, "begin migration");
+    for (int v = from + 1; v <= PL_STORE_SCHEMA_VERSION; v++) {
+        if (sqlite3_exec(s->db, migrations[v - 1], NULL, NULL, NULL) != SQLITE_OK) {
+            store_sql_fail(s, s->db, "schema migration");
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    char sql[96];
+    // PRAGMA values cannot be bound as parameters; these are our own integer constants.
+    snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d;", PL_STORE_APPLICATION_ID,
+             PL_STORE_SCHEMA_VERSION);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        store_sql_fail(s, s->db, "schema migration");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int pl_store_open(pl_store **out, const char *path, pl_store_mode mode) {
+    *out = NULL;
+    pl_store *s = calloc(1, sizeof *s);
+    if (!s) return pl_fail("%s: out of memory", path);
+    s->lock_fd = -1;
+    s->mode = mode;
+    snprintf(s->path, sizeof s->path, "%s", path);
+    snprintf(s->tensor_dir, sizeof s->tensor_dir, "%s-tensors", path);
+    bool exists;
+    if (check_sqlite_header(s, &exists) != 0) goto fail;
+    if (!exists && mode == PL_STORE_READ) {
+        store_fail(s, "%s: no such store", path);
+        goto fail;
+    }
+    if (mode == PL_STORE_WRITE) {
+        if (!exists) {
+            int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+            if (fd < 0 && errno != EEXIST) {
+                store_fail(s, "%s: cannot create the store: %s", path, strerror(errno));
+                goto fail;
+            }
+            if (fd >= 0) close(fd);
+        } else if (access(path, W_OK) != 0) {
+            store_fail(s, "%s: the store is read-only (%s)", path, strerror(errno));
+            goto fail;
+        }
+        if (take_writer_lock(s) != 0) goto fail;
+    }
+    int flags = (mode == PL_STORE_WRITE ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+        store_sql_fail(s, s->db, "open");
+        goto fail;
+    }
+    if (configure_connection(s->db, mode == PL_STORE_WRITE) != 0) {
+        store_sql_fail(s, s->db, "configure");
+        goto fail;
+    }
+    int app_id = 0, version = 0, n_tables = 0;
+    if (pragma_int(s->db, "PRAGMA application_id", &app_id) != 0 || pragma_int(s->db, "PRAGMA user_version", &version) != 0 ||
+        pragma_int(s->db, "SELECT count(*) FROM sqlite_schema", &n_tables) != 0) {
+        int code = sqlite3_errcode(s->db);
+        if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+            store_fail(s, "%s: not a probelab store (%s)", path, sqlite3_errmsg(s->db));
+        else
+            store_sql_fail(s, s->db, "read the schema version");
+        goto fail;
+    }
+    bool fresh = app_id == 0 && version == 0 && n_tables == 0;
+    if (!fresh && app_id != PL_STORE_APPLICATION_ID) {
+        store_fail(s, "%s: not a probelab store (a SQLite database with other tables)", path);
+        goto fail;
+    }
+    if (version > PL_STORE_SCHEMA_VERSION) {
+        store_fail(s, "%s: store schema version %d is newer than this probelab supports (%d); use a newer probelab", path,
+                   version, PL_STORE_SCHEMA_VERSION);
+        goto fail;
+    }
+    if (version < PL_STORE_SCHEMA_VERSION) {
+        if (mode != PL_STORE_WRITE) {
+            if (fresh) {
+                store_fail(s, "%s: empty file, not a probelab store", path);
+                goto fail;
+            }
+            // Readers of an older store see only the tables it has; open it for writing to migrate.
+        } else if (migrate(s, version) != 0) {
+            goto fail;
+        } else {
+            version = PL_STORE_SCHEMA_VERSION;
+        }
+    }
+    s->version = version;
+    if (mode == PL_STORE_WRITE) {
+        // The lock is ours, so any run still 'running' belongs to a writer that died.
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(s->db, "UPDATE runs SET status='aborted' WHERE status='running'", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            store_sql_fail(s, s->db, "mark interrupted runs");
+            goto fail;
+        }
+        sqlite3_finalize(st);
+    }
+    *out = s;
+    return 0;
+fail:;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", s->err);
+    pl_store_close(s);
+    return pl_fail("%s", msg);
+}
+
+void pl_store_close(pl_store *s) {
+    if (!s) return;
+    sqlite3_finalize(s->lookup_rows);
+    if (s->db) sqlite3_close(s->db);
+    for (int i = 0; i < s->n_file_fds; i++)
+        if (s->file_fds[i] >= 0) close(s->file_fds[i]);
+    free(s->file_fds);
+    if (s->lock_fd >= 0) close(s->lock_fd);  // releases the flock
+    free(s);
+}
+
+int store_tensor_fd(pl_store *s, int64_t file_id) {
+    if (file_id <= 0 || file_id > 1000000) return store_fail(s, "%s: bad tensor file id %lld", s->path, (long long)file_id);
+    if (file_id >= s->n_file_fds) {
+        int n = (int)file_id + 8;
+        int *fds = realloc(s->file_fds, sizeof(int) * (size_t)n);
+        if (!fds) return store_fail(s, "%s: out of memory", s->path);
+        for (int i = s->n_file_fds; i < n; i++) fds[i] = -1;
+        s->file_fds = fds;
+        s->n_file_fds = n;
+    }
+    if (s->file_fds[file_id] >= 0) return s->file_fds[file_id];
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT path FROM tensor_files WHERE id=?1", -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "tensor file");
+    sqlite3_bind_int64(st, 1, file_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return store_fail(s, "%s: tensor file %lld is not registered", s->path, (long long)file_id);
+    }
+    char full[2400];
+    snprintf(full, sizeof full, "%s/%s", s->tensor_dir, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return store_fail(s, "%s: cannot open tensor file: %s", full, strerror(errno));
+    s->file_fds[file_id] = fd;
+    return fd;
+}
+
+// ---- metadata ------------------------------------------------------------------------------
+
+int pl_store_begin(pl_store *s) {
+    return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : store_sql_fail(s, s->db, "begin");
+}
+int pl_store_commit(pl_store *s) {
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) return 0;
+    store_sql_fail(s, s->db, "commit");
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+// Insert-or-find by a unique text key: returns the id of the row whose `key_col` equals key.
+static int find_id(pl_store *s, const char *sql, const char *key, int64_t *id) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return store_sql_fail(s, s->db, "prepare");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW) return 1;
+    return rc == SQLITE_DONE ? 0 : store_sql_fail(s, s->db, "lookup");
+}
+
+int pl_store_put_model(pl_store *s, const char *name, const char *file, const char *sha256_hex, const char *config_json,
+                       int64_t *id) {
+    int found = find_id(s, "SELECT id FROM models WHERE sha256=?1", sha256_hex, id);
+    if (found != 0) return found < 0 ? -1 : 0;
+    const char *p[] = {name, file, sha256_hex, config_json ? config_json : "{}"};
+    if (exec_params(s, "INSERT INTO models(name, file, sha256, config) VALUES(?1, ?2, ?3, ?4)", 4, p) != 0) return -1;
+    *id = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+int pl_store_put_dataset(pl_store *s, const char *name, const char *file, const char *sha256_hex, int n_examples,
+                         int64_t *id) {
+    int found = find_id(s, "SELECT id FROM datasets WHERE sha256=?1", sha256_hex, id);
+    if (found != 0) return found < 0 ? -1 : 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO datasets(name, file, sha256, n_examples, created) VALUES(?1, ?2, ?3, ?4, ?5)", -1,
+                           &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "prepare");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, file, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, sha256_hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 4, n_examples);
+    sqlite3_bind_double(st, 5, store_unix_now());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return store_sql_fail(s, s->db, "insert dataset");
+    *id = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+int pl_store_put_example(pl_store *s, int64_t dataset_id, int idx, const pl_store_example *e, int64_t *id) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT id FROM examples WHERE dataset_id=?1 AND idx=?2", -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "prepare");
+    sqlite3_bind_int64(st, 1, dataset_id);
+    sqlite3_bind_int(st, 2, idx);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE) return store_sql_fail(s, s->db, "lookup example");
+    char *options = NULL;
+    if (e->n_options > 0) {
+        json_t *a = json_array();
+        for (int i = 0; i < e->n_options; i++) json_array_append_new(a, json_string(e->options[i] ? e->options[i] : ""));
+        options = json_dumps(a, JSON_COMPACT);
+        json_decref(a);
+    }
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO examples(dataset_id, idx, ext_id, task, prompt, cot, answer, options, difficulty,"
+                           " meta) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        free(options);
+        return store_sql_fail(s, s->db, "prepare");
+    }
+    sqlite3_bind_int64(st, 1, dataset_id);
+    sqlite3_bind_int(st, 2, idx);
+    sqlite3_bind_text(st, 3, e->ext_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, e->task, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, e->prompt ? e->prompt : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, e->cot, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, e->answer, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 8, options, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 9, e->difficulty);
+    sqlite3_bind_text(st, 10, e->meta_json ? e->meta_json : "{}", -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    free(options);
+    if (rc != SQLITE_DONE) return store_sql_fail(s, s->db, "insert example");
+    *id = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+int pl_store_run_done(pl_store *s, int64_t model_id, int64_t example_id, const char *params_json, bool *done) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT 1 FROM runs WHERE example_id=?1 AND model_id=?2 AND status='complete' AND params=?3 LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "prepare");
+    sqlite3_bind_int64(st, 1, example_id);
+    sqlite3_bind_int64(st, 2, model_id);
+    sqlite3_bind_text(st, 3, params_json, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_sql_fail(s, s->db, "resume check");
+    *done = rc == SQLITE_ROW;
+    return 0;
+}
+
+// ---- runs, tokens, labels ------------------------------------------------------------------
+
+pl_run_filter pl_run_filter_any(void) { return (pl_run_filter){.correct = -1}; }
+pl_run_filter pl_run_filter_complete(void) { return (pl_run_filter){.status = "complete", .correct = -1}; }
+
+static const char run_select[] =
+    "SELECT r.id, r.model_id, r.example_id, r.status, e.task, e.difficulty, r.n_prompt, r.n_tokens,"
+    " (SELECT value FROM labels WHERE run_id=r.id AND key='correct'),"
+    " (SELECT value FROM labels WHERE run_id=r.id AND key='answer'), r.started, r.finished"
+    " FROM runs r LEFT JOIN examples e ON e.id = r.example_id";
+
+static void run_from_row(sqlite3_stmt *st, pl_run_info *r) {
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(st, 0);
+    r->model_id = sqlite3_column_int64(st, 1);
+    r->example_id = sqlite3_column_int64(st, 2);
+    snprintf(r->status, sizeof r->status, "%s", (const char *)sqlite3_column_text(st, 3));
+    const char *task = (const char *)sqlite3_column_text(st, 4);
+    snprintf(r->task, sizeof r->task, "%s", task ? task : "");
+    r->difficulty = sqlite3_column_int(st, 5);
+    r->n_prompt = sqlite3_column_int(st, 6);
+    r->n_tokens = sqlite3_column_int(st, 7);
+    r->correct = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 8);
+    const char *answer = (const char *)sqlite3_column_text(st, 9);
+    snprintf(r->answer, sizeof r->answer, "%s", answer ? answer : "");
+    r->started = sqlite3_column_double(st, 10);
+    r->finished = sqlite3_column_double(st, 11);
+}
+
+int pl_store_list_runs(pl_store *s, const pl_run_filter *f, pl_run_info **runs, int *n) {
+    *runs = NULL;
+    *n = 0;
+    pl_run_filter any = pl_run_filter_any();
+    if (!f) f = &any;
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "%s WHERE (?1 IS NULL OR r.status=?1) AND (?2 IS NULL OR e.task=?2) AND (?3=0 OR r.model_id=?3)"
+             " AND (?4<0 OR (SELECT value FROM labels WHERE run_id=r.id AND key='correct')=?4) ORDER BY r.id LIMIT ?5",
+             run_select);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return store_sql_fail(s, s->db, "list runs");
+    sqlite3_bind_text(st, 1, f->status, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, f->task, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, f->model_id);
+    sqlite3_bind_int(st, 4, f->correct);
+    sqlite3_bind_int(st, 5, f->limit > 0 ? f->limit : -1);
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            pl_run_info *grown = realloc(*runs, sizeof **runs * (size_t)cap);
+            if (!grown) {
+                sqlite3_finalize(st);
+                free(*runs);
+                *runs = NULL;
+                *n = 0;
+                return store_fail(s, "%s: out of memory listing runs", s->path);
+            }
+            *runs = grown;
+        }
+        run_from_row(st, &(*runs)[(*n)++]);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(*runs);
+        *runs = NULL;
+        *n = 0;
+        return store_sql_fail(s, s->db, "list runs");
+    }
+    return 0;
+}
+
+int pl_store_get_run(pl_store *s, int64_t run_id, pl_run_info *out) {
+    char sql[1024];
+    snprintf(sql, sizeof sql, "%s WHERE r.id=?1", run_select);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return store_sql_fail(s, s->db, "get run");
+    sqlite3_bind_int64(st, 1, run_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) run_from_row(st, out);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE) return store_fail(s, "%s: run %lld does not exist", s->path, (long long)run_id);
+    return rc == SQLITE_ROW ? 0 : store_sql_fail(s, s->db, "get run");
+}
+
+int pl_store_get_tokens(pl_store *s, int64_t run_id, pl_token_row **tokens, int *n) {
+    *tokens = NULL;
+    *n = 0;
+    pl_run_info info;
+    if (pl_store_get_run(s, run_id, &info) != 0) return -1;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT pos, token_id, piece, segment, logprob, entropy FROM tokens WHERE run_id=?1 ORDER BY pos",
+                           -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "tokens");
+    sqlite3_bind_int64(st, 1, run_id);
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 256;
+            pl_token_row *grown = realloc(*tokens, sizeof **tokens * (size_t)cap);
+            if (!grown) break;
+            *tokens = grown;
+        }
+        pl_token_row *t = &(*tokens)[(*n)++];
+        t->id = sqlite3_column_int(st, 1);
+        const char *piece = (const char *)sqlite3_column_text(st, 2);
+        snprintf(t->piece, sizeof t->piece, "%s", piece ? piece : "");
+        t->segment = segment_parse((const char *)sqlite3_column_text(st, 3));
+        t->logprob = sqlite3_column_type(st, 4) == SQLITE_NULL ? NAN : (float)sqlite3_column_double(st, 4);
+        t->entropy = sqlite3_column_type(st, 5) == SQLITE_NULL ? NAN : (float)sqlite3_column_double(st, 5);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(*tokens);
+        *tokens = NULL;
+        *n = 0;
+        return store_sql_fail(s, s->db, "tokens");
+    }
+    return 0;
+}
+
+int pl_store_put_label(pl_store *s, int64_t run_id, const char *key, const char *text, double num, bool is_text) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO labels(run_id, key, value) VALUES(?1, ?2, ?3)", -1, &st, NULL) !=
+        SQLITE_OK)
+        return store_sql_fail(s, s->db, "put label");
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+    if (is_text) sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
+    else if (num == floor(num) && fabs(num) < 9e15) sqlite3_bind_int64(st, 3, (sqlite3_int64)num);
+    else sqlite3_bind_double(st, 3, num);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store_sql_fail(s, s->db, "put label");
+}
+
+int pl_store_get_label(pl_store *s, int64_t run_id, const char *key, char *buf, size_t buf_size) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM labels WHERE run_id=?1 AND key=?2", -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "get label");
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        snprintf(buf, buf_size, "%s", v ? v : "");
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW) return 1;
+    return rc == SQLITE_DONE ? 0 : store_sql_fail(s, s->db, "get label");
+}
