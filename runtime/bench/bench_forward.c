@@ -65,7 +65,10 @@ int pl_bench_forward(FILE *out, const char *model_path, int T, int n_decode) {
         block_flops += 2.0 * shapes[i][0] * shapes[i][1];
         block_bytes += 4.0 * shapes[i][0] * shapes[i][1];
     }
-    double prefill_flops = T * block_flops * c->n_layers + 2.0 * d * V;  // logits for the last token only
+    // Model FLOPs of a prefill: the linear layers for every token, causal attention (q·k and
+    // pattern·v over the keys each query sees), and the logits of the last token.
+    double attention_flops = 2.0 * 2.0 * c->n_heads * c->head_dim * ((double)T * (T + 1) / 2) * c->n_layers;
+    double prefill_flops = T * block_flops * c->n_layers + attention_flops + 2.0 * d * V;
     double decode_bytes = block_bytes * c->n_layers + 4.0 * V * d;
 
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)(T + n_decode));
