@@ -123,8 +123,10 @@ char *pl_tokenizer_decode(const pl_tokenizer *t, const int32_t *ids, int n) {
         size_t pl = t->piece_len[id];
         if (t->kind == PL_TOK_SPM && t->add_space_prefix && after_bos && pl > 0 && p[0] == ' ') p++, pl--;
         after_bos = false;
-        while (len + pl + 1 > cap) cap *= 2;
-        out = realloc(out, cap);
+        if (len + pl + 1 > cap) {
+            while (len + pl + 1 > cap) cap *= 2;
+            out = realloc(out, cap);
+        }
         memcpy(out + len, p, pl);
         len += pl;
     }
