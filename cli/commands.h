@@ -11,6 +11,15 @@ int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_precot(int argc, char **argv);
+int cmd_lens(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_view(int argc, char **argv);
 
 #endif

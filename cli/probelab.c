@@ -19,7 +19,16 @@ static const command commands[] = {
     {"run", cmd_run, "one forward pass, dumping hook activations to .npy files"},
     {"bench", cmd_bench, "benchmarks, each printed as a ratio against a baseline measured in the same run"},
     {"train", cmd_train, "train the small chain-of-thought model on built-in tasks and export a GGUF"},
+    {"plot", cmd_plot, "draw a figure of a store (attention, tokens, analyses) to PNG/SVG/PDF, no display needed"},
+    {"view", cmd_view, "GTK4 viewer: browse runs, tokens, attention and analyses of a store"},
     {"tasks", cmd_tasks, "built-in reasoning tasks: list, generate datasets, check dataset files"},
+    {"trace", cmd_trace, "run a model over a dataset, recording tokens, labels and activations into a store"},
+    {"runs", cmd_runs, "list the runs of a trace store (--hooks: recorded hooks and analyses)"},
+    {"show", cmd_show, "print one run of a store: labels, tokens, segments, logprobs"},
+    {"export", cmd_export, "export a design matrix from a store to .npy or .safetensors"},
+    {"probe", cmd_probe, "linear probes over a store: train (layer sweep with CV and baselines), apply, list, show"},
+    {"precot", cmd_precot, "pre-CoT analysis: answer decoding by layer, steering vs orthogonal control, CoT taxonomy"},
+    {"lens", cmd_lens, "logit lens of a stored run: top tokens and the gold answer's rank by layer"},
 };
 
 static void usage(FILE *out) {

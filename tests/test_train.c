@@ -319,6 +319,12 @@ static void test_train_command(void **state) {
              "--ctx 64 --resume %s/cmd.ckpt --out %s/cmd2.gguf >/dev/null 2>&1 && cmp %s/cmd.gguf %s/cmd2.gguf",
              test_probelab_bin(), dir, dir, dir, dir);
     assert_int_equal(test_run(cmd, NULL), 0);
+    // The accuracy table runs on the exported model (an untrained one: only the format is checked).
+    snprintf(cmd, sizeof cmd, "%s train eval --model %s/cmd.gguf --task max --n 2 2>/dev/null", test_probelab_bin(), dir);
+    rc = test_run(cmd, &out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "| max | 8 | 2 |"));
+    free(out);
     // Errors: one line naming the problem, non-zero exit, no crash.
     snprintf(cmd, sizeof cmd, "%s train --task nosuch --out %s/x.gguf 2>&1", test_probelab_bin(), dir);
     rc = test_run(cmd, &out);

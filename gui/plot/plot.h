@@ -28,7 +28,7 @@ typedef enum { PL_THEME_LIGHT = 0, PL_THEME_DARK = 1 } pl_theme;
 // VIRIDIS: sequential (attention, counts). DIVERGING: blue-white-red around 0 (scores, weights).
 typedef enum { PL_CMAP_VIRIDIS = 0, PL_CMAP_DIVERGING = 1 } pl_colormap;
 // Token segments (underline colour in a token strip); PL_SEGMENT_NONE draws no underline.
-typedef enum { PL_SEGMENT_NONE = -1, PL_SEGMENT_PROMPT = 0, PL_SEGMENT_COT = 1, PL_SEGMENT_ANSWER = 2 } pl_segment;
+typedef enum { PL_SEGMENT_NONE = -1, PL_SEGMENT_PROMPT = 0, PL_SEGMENT_COT = 1, PL_SEGMENT_ANSWER = 2 } pl_plot_segment;
 
 typedef struct { double r, g, b; } pl_rgb;       // components in [0, 1]
 typedef struct { double x, y, w, h; } pl_rect;  // pixels, (x, y) = top-left corner
@@ -118,7 +118,7 @@ int pl_axes_heatmap(pl_axes *ax, const float *values, int64_t n_rows, int64_t n_
                     const char *const *row_labels, const char *const *col_labels,
                     const char *colorbar_label);
 // Token strip: tokens laid out in wrapped lines, each on a background coloured by scores[i]
-// through the diverging colormap (scores may be NULL), underlined by segments[i] (a pl_segment,
+// through the diverging colormap (scores may be NULL), underlined by segments[i] (a pl_plot_segment,
 // may be NULL). Newlines in tokens are shown as "↵" and break the line. The axes may hold nothing
 // else. Tokens that do not fit even at the smallest font are not drawn.
 int pl_axes_tokens(pl_axes *ax, const char *const *tokens, const float *scores,

@@ -12,11 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/base/clock.h"
 #include "runtime/base/error.h"
 #include "runtime/store/recorder.h"
 #include "runtime/store/store_internal.h"
 
 typedef enum { MSG_BEGIN, MSG_CHUNK, MSG_END, MSG_ABORT } msg_kind;
+enum { PENDING_MAX = PL_RECORDER_GROUP_MAX };
 
 // One index row waiting for its run's commit.
 typedef struct {
@@ -44,7 +46,7 @@ typedef struct msg {
     // CHUNK
     index_row row;
     uint8_t *bytes;
-    size_t nbytes;
+    size_t nbytes, cap;   // cap: allocated size of bytes
     // END
     pl_token_row *tokens;
     int n_tokens;
@@ -64,6 +66,7 @@ typedef struct stream {
     int pos0, n_pos;     // buffered positions [pos0, pos0 + n_pos)
     uint8_t *buf;        // position-major: [n_pos × row_size]; attention: [q][head][keys 0..q]
     size_t len, cap;
+    size_t cap_hint;     // size of the last buffer handed to the writer: the next one starts there
 } stream;
 
 struct pl_recorder {
@@ -92,9 +95,16 @@ struct pl_recorder {
     char file_path[1300];
     uint8_t *wbuf;          // large write buffer
     size_t wlen, wcap;
+    uint8_t *pool[32];      // chunk buffers the writer is done with, reused by the hooks (under mu):
+    size_t pool_cap[32];    // fresh buffers would cost a page fault per 4 KiB, on every run
+    int n_pool;
+    msg *pending[PENDING_MAX];  // finished runs waiting for the group commit
+    int n_pending;
+    size_t unsynced;        // bytes written since the last fdatasync
+    double last_commit;
     // results (under mu)
     bool failed;
-    char err[1024];
+    char err[4096];
     int64_t bytes_total;
     int runs_committed;
 };
@@ -133,7 +143,7 @@ static int flush_wbuf(pl_recorder *r) {
 static int64_t append_bytes(pl_recorder *r, const uint8_t *p, size_t n) {
     int64_t at = r->file_offset;
     if (r->wlen + n > r->wcap && flush_wbuf(r) != 0) return -1;
-    if (n >= r->wcap) {  // big chunk: straight to the file
+    if (n >= ((size_t)256 << 10)) {  // big chunk: straight to the file, no extra copy
         size_t done = 0;
         while (done < n) {
             ssize_t put = write(r->fd, p + done, n - done);
@@ -208,18 +218,9 @@ static int do_chunk(pl_recorder *r, msg *m) {
     return 0;
 }
 
-static int commit_run(pl_recorder *r, msg *m) {
+// Insert one finished run (inside the caller's transaction): tokens, labels, index rows, status.
+static int insert_run(pl_recorder *r, msg *m) {
     writer_run *run = m->run;
-    // 1. the bytes reach the disk before any index row that points at them
-    if (flush_wbuf(r) != 0) return -1;
-    if (run->n_rows > 0 && fdatasync(r->fd) != 0) {
-        char detail[1600];
-        snprintf(detail, sizeof detail, "%s: fdatasync failed: %s", r->file_path, strerror(errno));
-        writer_fail(r, "%s", detail);
-        return -1;
-    }
-    // 2. one transaction: tokens, labels, index rows, status
-    if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return sql_error(r, "commit run");
     sqlite3_stmt *tok = NULL, *lab = NULL, *ten = NULL, *att = NULL, *upd = NULL;
     const char *dtype = pl_dtype_name(r->opts.dtype);
     if (sqlite3_prepare_v2(r->db,
@@ -301,14 +302,6 @@ static int commit_run(pl_recorder *r, msg *m) {
     sqlite3_finalize(ten);
     sqlite3_finalize(att);
     sqlite3_finalize(upd);
-    if (sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        sql_error(r, "commit run");
-        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
-        return -1;
-    }
-    pthread_mutex_lock(&r->mu);
-    r->runs_committed++;
-    pthread_mutex_unlock(&r->mu);
     return 0;
 fail:
     sql_error(r, "commit run");
@@ -317,7 +310,6 @@ fail:
     sqlite3_finalize(ten);
     sqlite3_finalize(att);
     sqlite3_finalize(upd);
-    sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
 
@@ -335,12 +327,45 @@ static void set_status(pl_recorder *r, writer_run *run, const char *status) {
 }
 
 static void free_msg(msg *m) {
+    if (m->kind == MSG_END || m->kind == MSG_ABORT) {  // the last message of a run owns it
+        free(m->run->rows);
+        free(m->run);
+    }
     free(m->params);
     free(m->bytes);
     free(m->tokens);
     free(m->labels);
     free(m->text);
     free(m);
+}
+
+// Group commit: finished runs wait in r->pending; one fdatasync then one transaction commits them
+// all. Runs are committed as soon as the queue is idle, so batches only form under load (when
+// per-run syncs would make the disk, not the data, the limit).
+static void commit_pending(pl_recorder *r) {
+    if (r->n_pending == 0) return;
+    int ok = flush_wbuf(r) == 0;  // 1. the bytes reach the disk before any index row that points at them
+    if (ok && r->unsynced && fdatasync(r->fd) != 0) {
+        char detail[1600];
+        snprintf(detail, sizeof detail, "%s: fdatasync failed: %s", r->file_path, strerror(errno));
+        writer_fail(r, "%s", detail);
+        ok = 0;
+    }
+    r->unsynced = 0;
+    // 2. one transaction: every pending run's rows and its status 'complete'
+    if (ok && sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) ok = sql_error(r, "commit run") == 0;
+    for (int i = 0; ok && i < r->n_pending; i++) ok = insert_run(r, r->pending[i]) == 0;
+    if (ok && sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) ok = sql_error(r, "commit run") == 0;
+    if (!ok) sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; i < r->n_pending; i++) {
+        if (!ok) set_status(r, r->pending[i]->run, "failed");
+        free_msg(r->pending[i]);
+    }
+    pthread_mutex_lock(&r->mu);
+    if (ok) r->runs_committed += r->n_pending;
+    pthread_mutex_unlock(&r->mu);
+    r->n_pending = 0;
+    r->last_commit = pl_now_sec();
 }
 
 static void *writer_main(void *arg) {
@@ -360,27 +385,44 @@ static void *writer_main(void *arg) {
         pthread_mutex_unlock(&r->mu);
 
         writer_run *run = m->run;
+        bool kept = false;
         if (m->kind == MSG_BEGIN) {
             if (!failed) do_begin(r, m);
         } else if (m->kind == MSG_CHUNK) {
             if (!failed && !run->failed && do_chunk(r, m) != 0) run->failed = true;
+            r->unsynced += m->nbytes;
+        } else if (m->kind == MSG_END && !failed && !run->failed) {
+            r->pending[r->n_pending++] = m;
+            kept = true;
         } else {
-            if (m->kind == MSG_END && !failed && !run->failed) {
-                if (commit_run(r, m) != 0) set_status(r, run, "failed");
-            } else {
-                set_status(r, run, m->kind == MSG_ABORT ? "aborted" : "failed");
-            }
-            free(run->rows);
-            free(run);
+            set_status(r, run, m->kind == MSG_ABORT ? "aborted" : "failed");
         }
         pthread_mutex_lock(&r->mu);
         r->queued_bytes -= m->nbytes;
-        r->busy = false;
+        bool idle = r->head == NULL;
         pthread_cond_broadcast(&r->not_full);
+        pthread_mutex_unlock(&r->mu);
+        if (r->n_pending > 0 && (idle || r->n_pending == PENDING_MAX || r->unsynced >= ((size_t)256 << 20) ||
+                                 pl_now_sec() - r->last_commit > 0.5))
+            commit_pending(r);
+        pthread_mutex_lock(&r->mu);
+        r->busy = false;
         if (!r->head) pthread_cond_broadcast(&r->idle);
         pthread_mutex_unlock(&r->mu);
-        free_msg(m);
+        if (!kept) {
+            if (m->kind == MSG_CHUNK && m->bytes) {
+                pthread_mutex_lock(&r->mu);
+                if (r->n_pool < 32) {
+                    r->pool[r->n_pool] = m->bytes;
+                    r->pool_cap[r->n_pool++] = m->cap;
+                    m->bytes = NULL;
+                }
+                pthread_mutex_unlock(&r->mu);
+            }
+            free_msg(m);
+        }
     }
+    commit_pending(r);
     flush_wbuf(r);
     if (r->fd >= 0 && fdatasync(r->fd) != 0 && !r->failed) writer_fail(r, "%s: fdatasync failed", r->file_path);
     return NULL;
@@ -401,7 +443,7 @@ static void push(pl_recorder *r, msg *m) {
 static int check_failed(pl_recorder *r) {
     pthread_mutex_lock(&r->mu);
     bool failed = r->failed;
-    char err[1024];
+    char err[4096];
     snprintf(err, sizeof err, "%s", r->err);
     pthread_mutex_unlock(&r->mu);
     if (failed) return store_fail(r->store, "%s", err);
@@ -409,6 +451,25 @@ static int check_failed(pl_recorder *r) {
 }
 
 // ---- compute-thread side -------------------------------------------------------------------
+
+// A buffer of at least `need` bytes, from the pool if one is big enough (*cap gets its size).
+static uint8_t *take_buffer(pl_recorder *r, size_t need, size_t *cap) {
+    uint8_t *b = NULL;
+    size_t got = need;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n_pool; i++)
+        if (r->pool_cap[i] >= need) {
+            b = r->pool[i];
+            got = r->pool_cap[i];
+            r->pool[i] = r->pool[r->n_pool - 1];
+            r->pool_cap[i] = r->pool_cap[--r->n_pool];
+            break;
+        }
+    pthread_mutex_unlock(&r->mu);
+    if (!b) b = malloc(need);
+    if (cap) *cap = b ? got : 0;
+    return b;
+}
 
 // Hand a stream's buffer to the writer as one chunk. Attention buffers are reordered from
 // [q][head][keys] (append order) to [head][q][keys] so one head's triangle is contiguous.
@@ -427,7 +488,7 @@ static void flush_stream(pl_recorder *r, stream *st) {
                          .n_pos = st->n_pos, .row_size = st->attention ? st->n_heads : st->row_size};
     if (st->attention) {
         size_t es = pl_dtype_size(r->opts.dtype);
-        uint8_t *out = malloc(st->len);
+        uint8_t *out = take_buffer(r, st->len, NULL);
         if (!out) {
             free(m);
             writer_fail(r, "%s: out of memory", r->store->path);
@@ -448,10 +509,13 @@ static void flush_stream(pl_recorder *r, stream *st) {
         }
         m->bytes = out;
         m->nbytes = st->len;
+        m->cap = st->len;
     } else {
-        m->bytes = st->buf;  // hand over the buffer; the stream allocates a new one
+        m->bytes = st->buf;  // hand over the buffer; the stream takes another from the pool
         m->nbytes = st->len;
+        m->cap = st->cap;
         st->buf = NULL;
+        st->cap_hint = st->cap;
         st->cap = 0;
     }
     st->len = 0;
@@ -462,7 +526,9 @@ static void flush_stream(pl_recorder *r, stream *st) {
 
 static int reserve(stream *st, size_t extra) {
     if (st->len + extra <= st->cap) return 0;
-    size_t cap = st->cap ? st->cap : 65536;
+    if (!st->buf) st->buf = take_buffer(st->rec, st->len + extra > st->cap_hint ? st->len + extra : st->cap_hint, &st->cap);
+    if (st->len + extra <= st->cap) return 0;
+    size_t cap = st->cap ? st->cap : st->cap_hint > 65536 ? st->cap_hint : 65536;
     while (cap < st->len + extra) cap *= 2;
     uint8_t *grown = realloc(st->buf, cap);
     if (!grown) return -1;
@@ -524,8 +590,10 @@ int pl_recorder_new(pl_recorder **out, pl_store *s, pl_hooks *hooks, const pl_re
     r->opts = *o;
     r->opts.record = NULL;
     r->fd = -1;
-    if (!r->opts.queue_bytes) r->opts.queue_bytes = (size_t)256 << 20;
-    if (!r->opts.chunk_bytes) r->opts.chunk_bytes = (size_t)4 << 20;
+    // Measured (bench store): small chunks and a short queue keep the bytes in cache between the
+    // hook's copy and the writer's write(); 4 MiB / 256 MiB ran at ~0.5 of fwrite, these at ~0.65.
+    if (!r->opts.queue_bytes) r->opts.queue_bytes = (size_t)32 << 20;
+    if (!r->opts.chunk_bytes) r->opts.chunk_bytes = (size_t)256 << 10;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->not_empty, NULL);
     pthread_cond_init(&r->not_full, NULL);
@@ -709,11 +777,12 @@ int pl_recorder_close(pl_recorder *r) {
     int rc = r->failed ? store_fail(r->store, "%s", r->err) : 0;
     for (msg *m = r->head; m;) {  // only left if the thread never started
         msg *next = m->next;
-        if (m->kind != MSG_BEGIN && m->kind != MSG_CHUNK && m->run) free(m->run->rows), free(m->run);
+
         free_msg(m);
         m = next;
     }
     for (int k = 0; k < r->n_streams; k++) free(r->streams[k].buf);
+    for (int i = 0; i < r->n_pool; i++) free(r->pool[i]);
     free(r->streams);
     free(r->wbuf);
     free(r->scratch);

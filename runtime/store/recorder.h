@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Finished runs may wait for one group commit (one fdatasync for several runs); a killed writer
+// loses at most this many finished runs (they stay incomplete and are redone on resume).
+#define PL_RECORDER_GROUP_MAX 64
+
 #include "runtime/hooks.h"
 #include "runtime/store/store.h"
 
@@ -21,8 +25,8 @@ typedef struct {
     const char *record;    // comma-separated hook globs ("blocks.*.hook_resid_post,blocks.*.attn.hook_pattern"); NULL or "" = none
     pl_pos_rule positions; // which positions to keep: ALL, PROMPT, GENERATED/COT (all generated), LAST_PROMPT
     pl_dtype dtype;        // storage dtype
-    size_t queue_bytes;    // bound on bytes waiting for the writer (0 = 256 MiB)
-    size_t chunk_bytes;    // a hook's buffer becomes a chunk at this size (0 = 4 MiB)
+    size_t queue_bytes;    // bound on bytes waiting for the writer (0 = 32 MiB)
+    size_t chunk_bytes;    // a hook's buffer becomes a chunk at this size (0 = 256 KiB)
 } pl_record_opts;
 
 // A label of a run: text or number.

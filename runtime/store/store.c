@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#if defined(__F16C__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "kernels/kernels.h"
 #include "runtime/base/error.h"
@@ -115,20 +118,51 @@ int pl_dtype_parse(const char *name, pl_dtype *out) {
     return 0;
 }
 
+// Conversions run on every recorded row, so they use F16C / AVX2 when the build targets them
+// (PL_NATIVE); the scalar kernels/ conversions handle the tails and are the reference in tests.
 void store_to_f32(float *out, const void *in, pl_dtype t, size_t n) {
-    if (t == PL_DTYPE_F32) memcpy(out, in, n * sizeof(float));
-    else if (t == PL_DTYPE_F16)
-        for (size_t i = 0; i < n; i++) out[i] = pl_f16_to_f32(((const uint16_t *)in)[i]);
-    else
-        for (size_t i = 0; i < n; i++) out[i] = pl_bf16_to_f32(((const uint16_t *)in)[i]);
+    size_t i = 0;
+    if (t == PL_DTYPE_F32) {
+        memcpy(out, in, n * sizeof(float));
+    } else if (t == PL_DTYPE_F16) {
+        const uint16_t *h = in;
+#ifdef __F16C__
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+#endif
+        for (; i < n; i++) out[i] = pl_f16_to_f32(h[i]);
+    } else {
+        for (; i < n; i++) out[i] = pl_bf16_to_f32(((const uint16_t *)in)[i]);
+    }
 }
 
 void store_from_f32(void *out, const float *in, pl_dtype t, size_t n) {
-    if (t == PL_DTYPE_F32) memcpy(out, in, n * sizeof(float));
-    else if (t == PL_DTYPE_F16)
-        for (size_t i = 0; i < n; i++) ((uint16_t *)out)[i] = pl_f32_to_f16(in[i]);
-    else
-        for (size_t i = 0; i < n; i++) ((uint16_t *)out)[i] = pl_f32_to_bf16(in[i]);
+    size_t i = 0;
+    uint16_t *o = out;
+    if (t == PL_DTYPE_F32) {
+        memcpy(out, in, n * sizeof(float));
+    } else if (t == PL_DTYPE_F16) {
+#ifdef __F16C__
+        for (; i + 8 <= n; i += 8)
+            _mm_storeu_si128((__m128i *)(o + i), _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+        for (; i < n; i++) o[i] = pl_f32_to_f16(in[i]);
+    } else {
+#ifdef __AVX2__
+        const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), absmask = _mm256_set1_epi32(0x7fffffff),
+                      inf = _mm256_set1_epi32(0x7f800000), quiet = _mm256_set1_epi32(0x40);
+        for (; i + 8 <= n; i += 8) {
+            __m256i bits = _mm256_castps_si256(_mm256_loadu_ps(in + i));
+            __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), one);
+            __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(bias, lsb)), 16);
+            __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(bits, absmask), inf);
+            __m256i nan_val = _mm256_or_si256(_mm256_srli_epi32(bits, 16), quiet);
+            __m256i v = _mm256_blendv_epi8(rounded, nan_val, nan);
+            __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08);  // lanes 0 and 2
+            _mm_storeu_si128((__m128i *)(o + i), _mm256_castsi256_si128(packed));
+        }
+#endif
+        for (; i < n; i++) o[i] = pl_f32_to_bf16(in[i]);
+    }
 }
 
 const char *pl_segment_name(pl_segment seg) {
@@ -646,4 +680,29 @@ int pl_store_get_label(pl_store *s, int64_t run_id, const char *key, char *buf, 
     sqlite3_finalize(st);
     if (rc == SQLITE_ROW) return 1;
     return rc == SQLITE_DONE ? 0 : store_sql_fail(s, s->db, "get label");
+}
+
+int pl_store_list_labels(pl_store *s, int64_t run_id, char ***keys, char ***values, int *n) {
+    *keys = *values = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT key, value FROM labels WHERE run_id=?1 ORDER BY key", -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "labels");
+    sqlite3_bind_int64(st, 1, run_id);
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **k = realloc(*keys, sizeof(char *) * (size_t)cap), **v = realloc(*values, sizeof(char *) * (size_t)cap);
+            if (k) *keys = k;
+            if (v) *values = v;
+            if (!k || !v) break;
+        }
+        const char *v = (const char *)sqlite3_column_text(st, 1);
+        (*keys)[*n] = strdup((const char *)sqlite3_column_text(st, 0));
+        (*values)[*n] = strdup(v ? v : "");
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store_sql_fail(s, s->db, "labels");
 }

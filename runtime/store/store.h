@@ -111,6 +111,8 @@ int pl_store_get_tokens(pl_store *s, int64_t run_id, pl_token_row **tokens, int 
 // the text form of the value is copied into buf.
 int pl_store_put_label(pl_store *s, int64_t run_id, const char *key, const char *text, double num, bool is_text);
 int pl_store_get_label(pl_store *s, int64_t run_id, const char *key, char *buf, size_t buf_size);
+// All labels of a run, sorted by key, as text: keys[i] = values[i] (pl_strings_free both).
+int pl_store_list_labels(pl_store *s, int64_t run_id, char ***keys, char ***values, int *n);
 
 // ---- tensors (any handle) ------------------------------------------------------------------
 

@@ -1,0 +1,381 @@
+// The trace store's commands: `probelab trace`, `runs`, `show`, `export`. Format: docs/store.md.
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "datasets/tasks.h"
+#include "runtime/base/error.h"
+#include "runtime/model/model.h"
+#include "runtime/store/store.h"
+#include "runtime/store/trace.h"
+
+#define NEED_VALUE(opt)                                         \
+    do {                                                        \
+        if (!value) return pl_fail("%s needs a value", opt), pl_print_error(), 2; \
+    } while (0)
+
+// ---- trace ---------------------------------------------------------------------------------
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_sigint(int sig) {
+    stop_requested = 1;
+    signal(sig, SIG_DFL);  // a second Ctrl-C kills at once (the store stays consistent either way)
+}
+
+static void add_label_text(pl_label *l, int *n, int max, const char *key, const char *text) {
+    if (*n >= max) return;
+    pl_label *x = &l[(*n)++];
+    memset(x, 0, sizeof *x);
+    snprintf(x->key, sizeof x->key, "%s", key);
+    x->is_text = true;
+    snprintf(x->text, sizeof x->text, "%s", text ? text : "");
+}
+
+static void add_label_num(pl_label *l, int *n, int max, const char *key, double v) {
+    if (*n >= max) return;
+    pl_label *x = &l[(*n)++];
+    memset(x, 0, sizeof *x);
+    snprintf(x->key, sizeof x->key, "%s", key);
+    x->num = v;
+}
+
+// The answer checker of the built-in tasks, as labels.
+static int check_labels(pl_label *labels, int max, const pl_example *e, const char *generated, void *user) {
+    pl_cot_check c;
+    if (pl_check_cot(&c, e, generated) != 0) return -1;
+    int n = 0;
+    if (c.has_answer) add_label_text(labels, &n, max, "answer", c.answer);
+    add_label_text(labels, &n, max, "gold", e->answer);
+    add_label_num(labels, &n, max, "has_answer", c.has_answer);
+    add_label_num(labels, &n, max, "correct", c.correct);
+    if (c.steps_checked) {
+        add_label_num(labels, &n, max, "steps_valid", c.steps_valid);
+        add_label_num(labels, &n, max, "entailed", c.entailed);
+        add_label_num(labels, &n, max, "n_valid_steps", c.n_valid_steps);
+    }
+    add_label_num(labels, &n, max, "n_steps", c.n_steps);
+    add_label_text(labels, &n, max, "class", pl_cot_class_name(pl_cot_classify(&c)));
+    return n;
+}
+
+static void trace_help(FILE *out) {
+    fprintf(out,
+            "usage: probelab trace MODEL --dataset FILE.jsonl --store S.db [options]\n"
+            "For each example: build the prompt, generate the chain of thought and answer (greedy, stop at \"\\n\"),\n"
+            "label token segments (prompt / cot / answer), check the answer, and record tokens (with logprobs and\n"
+            "entropies), labels and the requested hooks into the store. Rerunning the same command resumes: examples\n"
+            "already complete with the same model and settings are skipped. Ctrl-C stops cleanly (exit 130).\n"
+            "  --dataset FILE       examples (JSONL / LoCoMo JSON; see docs/datasets.md)\n"
+            "  --store S.db         the store (created if absent; tensors go to S.db-tensors/)\n"
+            "  --record GLOBS       hooks to record, e.g. 'blocks.*.hook_resid_post,blocks.*.attn.hook_pattern'\n"
+            "                       (default: none: tokens and labels only)\n"
+            "  --positions RULE     all | prompt | cot (all generated tokens) | last-prompt (default all)\n"
+            "  --dtype T            f16 | bf16 | f32 storage (default f16)\n"
+            "  --max-new N          tokens to generate at most (default 64)\n"
+            "  --limit N            trace only the first N examples\n"
+            "  --temperature T      0 = greedy (default); --seed S for sampling\n"
+            "  --skip-bad           skip dataset lines that do not parse (warned) instead of failing\n"
+            "  --no-progress        no progress bar\n");
+}
+
+int cmd_trace(int argc, char **argv) {
+    const char *model_path = NULL, *dataset = NULL, *store_path = NULL, *value;
+    pl_trace_opts o = pl_trace_defaults();
+    bool skip_bad = false;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return trace_help(stdout), 0;
+        if (cli_opt(argc, argv, &i, "--dataset", &value)) {
+            NEED_VALUE("--dataset");
+            dataset = value;
+        } else if (cli_opt(argc, argv, &i, "--store", &value)) {
+            NEED_VALUE("--store");
+            store_path = value;
+        } else if (cli_opt(argc, argv, &i, "--record", &value)) {
+            NEED_VALUE("--record");
+            o.record = value;
+        } else if (cli_opt(argc, argv, &i, "--positions", &value)) {
+            if (pl_pos_rule_parse(value, &o.positions) != 0) return pl_print_error(), 2;
+        } else if (cli_opt(argc, argv, &i, "--dtype", &value)) {
+            if (pl_dtype_parse(value, &o.dtype) != 0) return pl_print_error(), 2;
+        } else if (cli_opt(argc, argv, &i, "--max-new", &value)) {
+            long v;
+            if (cli_parse_int("--max-new", value, &v) != 0) return pl_print_error(), 2;
+            if (v < 1 || v > 1 << 20) return pl_fail("--max-new %ld: must be >= 1", v), pl_print_error(), 2;
+            o.sampling.max_new = (int)v;
+        } else if (cli_opt(argc, argv, &i, "--limit", &value)) {
+            long v;
+            if (cli_parse_int("--limit", value, &v) != 0) return pl_print_error(), 2;
+            if (v < 0) return pl_fail("--limit %ld: must be >= 0", v), pl_print_error(), 2;
+            o.limit = (int)v;
+        } else if (cli_opt(argc, argv, &i, "--temperature", &value)) {
+            if (cli_parse_float("--temperature", value, &o.sampling.temperature) != 0) return pl_print_error(), 2;
+        } else if (cli_opt(argc, argv, &i, "--seed", &value)) {
+            long v;
+            if (cli_parse_int("--seed", value, &v) != 0) return pl_print_error(), 2;
+            o.sampling.seed = (uint64_t)v;
+        } else if (strcmp(argv[i], "--skip-bad") == 0) {
+            skip_bad = true;
+        } else if (strcmp(argv[i], "--no-progress") == 0) {
+            o.progress = false;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "probelab trace: unknown option '%s'\n", argv[i]);
+            return trace_help(stderr), 2;
+        } else if (!model_path) {
+            model_path = argv[i];
+        } else {
+            fprintf(stderr, "probelab trace: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!model_path || !dataset || !store_path) {
+        fprintf(stderr, "probelab trace: MODEL, --dataset and --store are required\n");
+        return trace_help(stderr), 2;
+    }
+    pl_dataset d = {0};
+    int n_skipped = 0;
+    if (pl_dataset_load(&d, dataset, skip_bad, &n_skipped) != 0) return pl_print_error(), 1;
+    if (d.n == 0) {
+        pl_dataset_free(&d);
+        return pl_fail("%s: no examples", dataset), pl_print_error(), 1;
+    }
+    pl_model *m = NULL;
+    pl_store *s = NULL;
+    int status = 1;
+    if (pl_model_load(model_path, &m) != 0 || pl_store_open(&s, store_path, PL_STORE_WRITE) != 0) {
+        pl_print_error();
+        goto done;
+    }
+    o.dataset_path = dataset;
+    o.check = check_labels;
+    o.stop = &stop_requested;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigint;  // no SA_RESTART: a blocking call returns and we notice the flag
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pl_trace_stats st;
+    int rc = pl_trace_dataset(&st, s, m, &d, &o);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (rc != 0) {
+        fprintf(stderr, "probelab: %s\n", pl_store_errmsg(s));
+        goto done;
+    }
+    fprintf(stderr, "%s: traced %d run%s (%d skipped as already complete), %d correct, %.1f MB of tensors, %.1f s\n",
+            store_path, st.n_traced, st.n_traced == 1 ? "" : "s", st.n_skipped, st.n_correct, st.tensor_bytes / 1e6, st.seconds);
+    if (st.interrupted) {
+        fprintf(stderr, "probelab: interrupted; the run in progress was dropped. Rerun the same command to resume.\n");
+        status = 130;
+    } else {
+        status = 0;
+    }
+done:
+    pl_store_close(s);
+    pl_model_free(m);
+    pl_dataset_free(&d);
+    return status;
+}
+
+// ---- runs ----------------------------------------------------------------------------------
+
+static void runs_help(FILE *out) {
+    fprintf(out,
+            "usage: probelab runs S.db [--status STATUS] [--task TASK] [--correct 0|1] [--limit N] [--hooks]\n"
+            "List the runs of a store: id, status, task, difficulty, tokens, correct and the extracted answer.\n"
+            "  --hooks   list the recorded hooks and the analyses instead\n");
+}
+
+int cmd_runs(int argc, char **argv) {
+    const char *path = NULL, *value;
+    pl_run_filter f = pl_run_filter_any();
+    bool hooks = false;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return runs_help(stdout), 0;
+        if (cli_opt(argc, argv, &i, "--status", &value)) {
+            NEED_VALUE("--status");
+            f.status = value;
+        } else if (cli_opt(argc, argv, &i, "--task", &value)) {
+            NEED_VALUE("--task");
+            f.task = value;
+        } else if (cli_opt(argc, argv, &i, "--correct", &value)) {
+            long v;
+            if (cli_parse_int("--correct", value, &v) != 0) return pl_print_error(), 2;
+            f.correct = v != 0;
+        } else if (cli_opt(argc, argv, &i, "--limit", &value)) {
+            long v;
+            if (cli_parse_int("--limit", value, &v) != 0) return pl_print_error(), 2;
+            f.limit = (int)v;
+        } else if (strcmp(argv[i], "--hooks") == 0) {
+            hooks = true;
+        } else if (argv[i][0] == '-' || path) {
+            fprintf(stderr, "probelab runs: unexpected argument '%s'\n", argv[i]);
+            return runs_help(stderr), 2;
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path) return runs_help(stderr), 2;
+    pl_store *s;
+    if (pl_store_open(&s, path, PL_STORE_READ) != 0) return pl_print_error(), 1;
+    int status = 1;
+    if (hooks) {
+        char **names;
+        int n;
+        if (pl_store_list_hooks(s, &names, &n) != 0) goto fail;
+        printf("recorded hooks (%d):\n", n);
+        for (int i = 0; i < n; i++) printf("  %s\n", names[i]);
+        pl_strings_free(names, n);
+        if (pl_store_list_analyses(s, &names, &n) != 0) goto fail;
+        printf("analyses (%d):\n", n);
+        for (int i = 0; i < n; i++) printf("  %s\n", names[i]);
+        pl_strings_free(names, n);
+        status = 0;
+        goto fail;
+    }
+    pl_run_info *runs;
+    int n;
+    if (pl_store_list_runs(s, &f, &runs, &n) != 0) goto fail;
+    printf("%6s  %-9s %-7s %4s %6s %6s %7s  %s\n", "run", "status", "task", "diff", "prompt", "tokens", "correct", "answer");
+    int n_correct = 0, n_complete = 0;
+    for (int i = 0; i < n; i++) {
+        const pl_run_info *r = &runs[i];
+        printf("%6lld  %-9s %-7s %4d %6d %6d %7s  %s\n", (long long)r->id, r->status, r->task, r->difficulty, r->n_prompt,
+               r->n_tokens, r->correct < 0 ? "-" : r->correct ? "yes" : "no", r->answer);
+        n_correct += r->correct == 1;
+        n_complete += strcmp(r->status, "complete") == 0;
+    }
+    printf("%d run%s, %d complete, %d correct\n", n, n == 1 ? "" : "s", n_complete, n_correct);
+    free(runs);
+    status = 0;
+fail:
+    if (status != 0) fprintf(stderr, "probelab: %s\n", pl_store_errmsg(s));
+    pl_store_close(s);
+    return status;
+}
+
+// ---- show ----------------------------------------------------------------------------------
+
+// Print a token piece with control characters escaped.
+static void print_piece(const char *p) {
+    putchar('\'');
+    for (; *p; p++) {
+        if (*p == '\n') fputs("\\n", stdout);
+        else if (*p == '\t') fputs("\\t", stdout);
+        else if (*p == '\'') fputs("\\'", stdout);
+        else if ((unsigned char)*p < 0x20) printf("\\x%02x", (unsigned char)*p);
+        else putchar(*p);
+    }
+    putchar('\'');
+}
+
+int cmd_show(int argc, char **argv) {
+    if (argc < 3 || cli_is_help(argv[1])) {
+        printf("usage: probelab show S.db RUN\nPrint a run: its labels, then every token with its segment, logprob and"
+               " entropy.\n");
+        return argc < 3 ? 2 : 0;
+    }
+    char *end;
+    errno = 0;
+    long long run_id = strtoll(argv[2], &end, 10);
+    if (*argv[2] == '\0' || *end != '\0' || errno) {
+        fprintf(stderr, "probelab show: RUN must be a run id (a number), got '%s'\n", argv[2]);
+        return 2;
+    }
+    pl_store *s;
+    if (pl_store_open(&s, argv[1], PL_STORE_READ) != 0) return pl_print_error(), 1;
+    pl_run_info r;
+    pl_token_row *t = NULL;
+    int n, status = 1;
+    char **keys, **values;
+    int n_labels;
+    if (pl_store_get_run(s, run_id, &r) != 0 || pl_store_get_tokens(s, run_id, &t, &n) != 0 ||
+        pl_store_list_labels(s, run_id, &keys, &values, &n_labels) != 0) {
+        fprintf(stderr, "probelab: %s\n", pl_store_errmsg(s));
+        goto done;
+    }
+    printf("run %lld  status %s  task %s  difficulty %d  tokens %d (prompt %d)\n", (long long)r.id, r.status, r.task,
+           r.difficulty, r.n_tokens, r.n_prompt);
+    for (int i = 0; i < n_labels; i++) printf("  %-14s %s\n", keys[i], values[i]);
+    pl_strings_free(keys, n_labels);
+    pl_strings_free(values, n_labels);
+    printf("%5s  %-7s %6s  %-16s %9s %8s\n", "pos", "segment", "id", "piece", "logprob", "entropy");
+    for (int i = 0; i < n; i++) {
+        printf("%5d  %-7s %6d  ", i, pl_segment_name(t[i].segment), t[i].id);
+        print_piece(t[i].piece);
+        int w = (int)strlen(t[i].piece) + 2;
+        printf("%*s", w < 16 ? 16 - w : 0, "");
+        if (isnan(t[i].logprob)) printf(" %9s %8s\n", "-", "-");
+        else printf(" %9.4f %8.4f\n", t[i].logprob, t[i].entropy);
+    }
+    status = 0;
+done:
+    free(t);
+    pl_store_close(s);
+    return status;
+}
+
+// ---- export --------------------------------------------------------------------------------
+
+static void export_help(FILE *out) {
+    fprintf(out,
+            "usage: probelab export S.db --hook HOOK --positions RULE -o X.npy|X.safetensors [--label KEY]\n"
+            "                      [--task TASK] [--correct 0|1]\n"
+            "Write a design matrix over the complete runs: X [n × d] (float32), X.labels.npy, X.runs.npy\n"
+            "(run id, position) and X.json describing them; or one .safetensors file with X, labels and runs\n"
+            "plus the JSON. Loading them in Python needs only numpy (docs/store.md).\n"
+            "  --hook HOOK        e.g. blocks.3.hook_resid_post (probelab runs S.db --hooks lists them)\n"
+            "  --positions RULE   all | prompt | cot | answer | generated | last-prompt | last-cot |\n"
+            "                     mean-prompt | mean-cot | mean-all (default last-prompt)\n"
+            "  --label KEY        run label for labels.npy (default correct)\n");
+}
+
+int cmd_export(int argc, char **argv) {
+    const char *path = NULL, *hook = NULL, *out = NULL, *label = "correct", *value;
+    pl_pos_rule rule = PL_POS_LAST_PROMPT;
+    pl_run_filter f = pl_run_filter_complete();
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return export_help(stdout), 0;
+        if (cli_opt(argc, argv, &i, "--hook", &value)) {
+            NEED_VALUE("--hook");
+            hook = value;
+        } else if (cli_opt(argc, argv, &i, "--positions", &value)) {
+            if (pl_pos_rule_parse(value, &rule) != 0) return pl_print_error(), 2;
+        } else if (cli_opt(argc, argv, &i, "-o", &value) || cli_opt(argc, argv, &i, "--output", &value)) {
+            NEED_VALUE("-o");
+            out = value;
+        } else if (cli_opt(argc, argv, &i, "--label", &value)) {
+            NEED_VALUE("--label");
+            label = value;
+        } else if (cli_opt(argc, argv, &i, "--task", &value)) {
+            NEED_VALUE("--task");
+            f.task = value;
+        } else if (cli_opt(argc, argv, &i, "--correct", &value)) {
+            long v;
+            if (cli_parse_int("--correct", value, &v) != 0) return pl_print_error(), 2;
+            f.correct = v != 0;
+        } else if (argv[i][0] == '-' || path) {
+            fprintf(stderr, "probelab export: unexpected argument '%s'\n", argv[i]);
+            return export_help(stderr), 2;
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path || !hook || !out) return export_help(stderr), 2;
+    pl_store *s;
+    if (pl_store_open(&s, path, PL_STORE_READ) != 0) return pl_print_error(), 1;
+    int n, d, status = 0;
+    if (pl_store_export(s, out, hook, rule, &f, label, &n, &d) != 0) {
+        fprintf(stderr, "probelab: %s\n", pl_store_errmsg(s));
+        status = 1;
+    } else {
+        fprintf(stderr, "%s: %d rows x %d (%s at %s, label %s)\n", out, n, d, hook, pl_pos_rule_name(rule), label);
+    }
+    pl_store_close(s);
+    return status;
+}

@@ -1,0 +1,76 @@
+// The pre-CoT analysis (Cox, Kianersi & Garriga-Alonso 2026): do linear probes on the residual
+// stream at the last token before the chain of thought decode the final answer, and does steering
+// along the probe direction change it?
+//
+// 1. Decoding: per task, one logistic-regression probe per layer (blocks.L.hook_resid_post at the
+//    last prompt token) for the model's own final answer and for the gold answer, with the
+//    probes/linear protocol (group CV, held-out accuracy / macro AUROC / log-loss with bootstrap
+//    95% CIs, majority, hook_embed and control-task baselines). Probes are saved in the store.
+// 2. Steering: on items the model answers correctly, regenerate greedily with x <- x + alpha * w
+//    added to resid_post of the chosen layers at every position and every generation step. w is
+//    the probe's direction from the current answer's class toward another class (seeded choice),
+//    mapped to raw residual coordinates and scaled to the mean residual norm of that layer. The
+//    control adds a seeded random direction orthogonal to w with the same norm.
+// 3. Taxonomy: each steered chain of thought is classified by datasets/ (pl_check_cot): sound,
+//    non-entailment, confabulation, hallucination, incomplete, no-answer.
+// Results are named analyses in the store (layouts in docs/probes.md).
+#ifndef PL_PRECOT_H
+#define PL_PRECOT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "probes/linear/logreg.h"
+#include "runtime/session.h"
+#include "runtime/store/store.h"
+
+#define PL_PRECOT_MAX_ALPHAS 32
+#define PL_PRECOT_MAX_LAYERS 64
+
+typedef struct {
+    const char *model_path;      // the traced model, for steering (NULL: decoding only)
+    const char *tasks;           // comma-separated task names; NULL = every task in the store
+    int64_t model_id;            // runs of this model (0 = the store's only model)
+    float alphas[PL_PRECOT_MAX_ALPHAS];
+    int n_alphas;                // default -8,-4,-2,-1,-0.5,-0.25,0,0.25,0.5,1,2,4,8
+    int layers[PL_PRECOT_MAX_LAYERS];
+    int n_layers;                // steering layers; 0 = the layer whose own-answer probe has the best AUROC
+    int n_steer;                 // items steered per task (default 40; 0 = no steering)
+    int steer_all;               // 1: also steer items the model gets wrong (default 0: correct only)
+    int max_new;                 // generated tokens cap (default 96)
+    int n_folds, n_bootstrap;    // default 5 and 1000
+    uint64_t seed;
+    FILE *log;                   // progress lines (NULL = quiet)
+} pl_precot_options;
+
+pl_precot_options pl_precot_defaults(void);
+
+// Run the analysis on store s (writer handle) and store the analyses "precot.auroc_by_layer",
+// "precot.accuracy_by_layer", "precot.log_loss_by_layer", and with steering "precot.flip_rate"
+// and "precot.taxonomy". report (may be NULL) receives human-readable tables. Returns 0, or -1
+// with pl_errmsg() (no runs, no task with two answer classes, model file differs from the traced
+// model, ...).
+int pl_precot_run(pl_store *s, const pl_precot_options *o, FILE *report);
+
+// ---- steering pieces (public for tests) ----
+
+// The direction that raises probe p's logit of class index `to` against class index `from`
+// (indices into p->classes), in raw (unstandardized) coordinates, scaled to L2 norm `norm`, into
+// out[p->d]. Returns 0, or -1 (ridge probe, index out of range, zero direction).
+int pl_steer_direction(float *out, const pl_probe *p, int from, int to, double norm);
+
+// A seeded random direction orthogonal to w[d] with the same L2 norm into out[d] (Gram-Schmidt in
+// double, twice). Returns 0, or -1 if w is zero.
+int pl_orthogonal_control(float *out, const float *w, int d, uint64_t seed);
+
+// Greedy generation from prompt[n_prompt] with alpha * vectors[i] added to blocks.layers[i].
+// hook_resid_post at every position and every step, stopping at "\n", EOS or max_new tokens.
+// *text (malloc'd, owned by the caller) receives the decoded generated text. The session's hooks
+// are replaced for the call and detached after it.
+int pl_steer_generate(char **text, pl_session *sess, const int32_t *prompt, int n_prompt, const int *layers,
+                      const float *const *vectors, int n_layers, float alpha, int max_new);
+
+// Wilson 95% interval of k successes in n trials.
+void pl_wilson_interval(double *lo, double *hi, int k, int n);
+
+#endif

@@ -1,0 +1,793 @@
+// Linear probes over the trace store: rows from runs, the layer sweep, saving/loading, applying.
+#include "probes/probe_store.h"
+
+#include <ctype.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "runtime/base/error.h"
+#include "runtime/hooks.h"
+
+// ---- positions ---------------------------------------------------------------------------------
+
+int pl_probe_at_parse(pl_probe_at *out, const char *text) {
+    *out = (pl_probe_at){PL_AT_LAST_PROMPT, 0};
+    if (!text) return pl_fail("--at: missing value");
+    if (strcmp(text, "last-prompt") == 0) out->kind = PL_AT_LAST_PROMPT;
+    else if (strcmp(text, "cot-start") == 0) out->kind = PL_AT_COT_START;
+    else if (strcmp(text, "answer") == 0) out->kind = PL_AT_ANSWER;
+    else if (strcmp(text, "last-cot") == 0) out->kind = PL_AT_LAST_COT;
+    else if (strncmp(text, "token:", 6) == 0) {
+        char *end;
+        long v = strtol(text + 6, &end, 10);
+        if (end == text + 6 || *end || v < -100000 || v > 100000) return pl_fail("--at '%s': N must be an integer", text);
+        out->kind = PL_AT_TOKEN, out->token = (int)v;
+    } else {
+        return pl_fail("--at '%s': expected last-prompt, cot-start, answer, last-cot or token:N", text);
+    }
+    return 0;
+}
+
+void pl_probe_at_format(char *buf, size_t buf_size, const pl_probe_at *at) {
+    switch (at->kind) {
+    case PL_AT_LAST_PROMPT: snprintf(buf, buf_size, "last-prompt"); break;
+    case PL_AT_COT_START: snprintf(buf, buf_size, "cot-start"); break;
+    case PL_AT_ANSWER: snprintf(buf, buf_size, "answer"); break;
+    case PL_AT_LAST_COT: snprintf(buf, buf_size, "last-cot"); break;
+    case PL_AT_TOKEN: snprintf(buf, buf_size, "token:%d", at->token); break;
+    }
+}
+
+// Position of the token ending the last "A:" in the generated part, or -1.
+static int answer_prefix_end(const pl_token_row *t, int n, int n_prompt) {
+    const char *prefix = PL_ANSWER_PREFIX;
+    size_t plen = strlen(prefix);
+    // Walk back from the end, matching the prefix's bytes right to left across token pieces.
+    for (int end = n - 1; end >= n_prompt; end--) {
+        size_t k = plen;
+        int ok = 1;
+        for (int i = end; i >= n_prompt && k > 0 && ok; i--) {
+            size_t len = strlen(t[i].piece);
+            if (i == end && len == 0) { ok = 0; break; }
+            for (size_t j = len; j > 0 && k > 0; j--) {
+                if (t[i].piece[j - 1] != prefix[k - 1]) { ok = 0; break; }
+                k--;
+            }
+        }
+        if (ok && k == 0) return end;
+    }
+    return -1;
+}
+
+int pl_probe_at_resolve(int32_t *pos, const pl_probe_at *at, const pl_token_row *tokens, int n_tokens, int n_prompt) {
+    int p = -1;
+    switch (at->kind) {
+    case PL_AT_LAST_PROMPT: p = n_prompt - 1; break;
+    case PL_AT_COT_START:
+        if (n_tokens <= n_prompt) return pl_fail("cot-start: the run generated no token");
+        p = n_prompt;
+        break;
+    case PL_AT_ANSWER:
+        p = answer_prefix_end(tokens, n_tokens, n_prompt);
+        if (p < 0) return pl_fail("answer: no \"%s\" in the generated text", PL_ANSWER_PREFIX);
+        break;
+    case PL_AT_LAST_COT:
+        for (int i = n_prompt; i < n_tokens; i++)
+            if (tokens[i].segment == PL_SEG_ANSWER) { p = i - 1; break; }
+        if (p < n_prompt) return pl_fail("last-cot: the run has no chain of thought before its answer");
+        break;
+    case PL_AT_TOKEN: p = at->token < 0 ? n_tokens + at->token : at->token; break;
+    }
+    if (p < 0 || p >= n_tokens) return pl_fail("position %d is outside the run's %d tokens", p, n_tokens);
+    *pos = p;
+    return 0;
+}
+
+// ---- read-only SQL for what the store API does not read yet --------------------------------------
+
+static int sql_open(pl_store *s, sqlite3 **db) {
+    if (sqlite3_open_v2(pl_store_path(s), db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        pl_fail("%s: cannot open read-only: %s", pl_store_path(s), *db ? sqlite3_errmsg(*db) : "out of memory");
+        sqlite3_close(*db);
+        *db = NULL;
+        return -1;
+    }
+    sqlite3_busy_timeout(*db, 5000);
+    return 0;
+}
+
+static char *dup_col(sqlite3_stmt *st, int col) {
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return strdup(t ? (const char *)t : "");
+}
+
+int pl_store_sql_run_example(pl_store *s, int64_t run_id, pl_example *out) {
+    memset(out, 0, sizeof *out);
+    sqlite3 *db;
+    if (sql_open(s, &db)) return -1;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT e.ext_id, e.task, e.prompt, e.cot, e.answer, e.options, e.difficulty, e.meta"
+                           " FROM runs r JOIN examples e ON e.id = r.example_id WHERE r.id = ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        pl_fail("%s: %s", pl_store_path(s), sqlite3_errmsg(db));
+        goto done;
+    }
+    sqlite3_bind_int64(st, 1, run_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        pl_fail("%s: run %lld has no example", pl_store_path(s), (long long)run_id);
+        goto done;
+    }
+    out->id = dup_col(st, 0), out->task = dup_col(st, 1), out->prompt = dup_col(st, 2), out->cot = dup_col(st, 3);
+    out->answer = dup_col(st, 4), out->difficulty = sqlite3_column_int(st, 6), out->meta_json = dup_col(st, 7);
+    const unsigned char *opts = sqlite3_column_text(st, 5);
+    if (opts && opts[0]) {  // options are a JSON list of strings
+        json_t *a = json_loads((const char *)opts, 0, NULL);
+        if (json_is_array(a) && json_array_size(a) > 0) {
+            out->n_options = (int)json_array_size(a);
+            out->options = calloc((size_t)out->n_options, sizeof(char *));
+            for (int i = 0; out->options && i < out->n_options; i++) {
+                const char *v = json_string_value(json_array_get(a, (size_t)i));
+                out->options[i] = strdup(v ? v : "");
+            }
+            if (!out->options) out->n_options = 0;
+        }
+        json_decref(a);
+    }
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (rc) pl_example_free_fields(out);
+    return rc;
+}
+
+int pl_store_sql_model(pl_store *s, int64_t model_id, char *name, size_t name_size, char *file, size_t file_size,
+                       char sha256[65]) {
+    sqlite3 *db;
+    if (sql_open(s, &db)) return -1;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, "SELECT name, file, sha256 FROM models WHERE id = ?1", -1, &st, NULL) != SQLITE_OK) {
+        pl_fail("%s: %s", pl_store_path(s), sqlite3_errmsg(db));
+        goto done;
+    }
+    sqlite3_bind_int64(st, 1, model_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        pl_fail("%s: model %lld does not exist", pl_store_path(s), (long long)model_id);
+        goto done;
+    }
+    const char *v;
+    if (name) v = (const char *)sqlite3_column_text(st, 0), snprintf(name, name_size, "%s", v ? v : "");
+    if (file) v = (const char *)sqlite3_column_text(st, 1), snprintf(file, file_size, "%s", v ? v : "");
+    if (sha256) v = (const char *)sqlite3_column_text(st, 2), snprintf(sha256, 65, "%s", v ? v : "");
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+// ---- rows ----------------------------------------------------------------------------------------
+
+void pl_probe_rows_free(pl_probe_rows *r) {
+    if (!r) return;
+    free(r->x), free(r->y), free(r->groups), free(r->types), free(r->run_ids), free(r->positions), free(r->is_test);
+    pl_strings_free(r->class_names, r->n_classes);
+    memset(r, 0, sizeof *r);
+}
+
+// The label text of a run into buf; 1 found, 0 absent, -1 error.
+static int run_label(pl_store *s, const pl_run_info *run, const char *label, char *buf, size_t n) {
+    if (strcmp(label, "gold") == 0) {
+        int rc = pl_store_get_label(s, run->id, "gold", buf, n);
+        if (rc != 0) return rc;
+        pl_example e;
+        if (pl_store_sql_run_example(s, run->id, &e)) return 0;
+        snprintf(buf, n, "%s", e.answer ? e.answer : "");
+        pl_example_free_fields(&e);
+        return buf[0] != 0;
+    }
+    int rc = pl_store_get_label(s, run->id, label, buf, n);
+    if (rc == 1 && strcmp(label, "correct") == 0) snprintf(buf, n, "%d", atof(buf) != 0.0);  // "1.0" -> "1"
+    return rc == 1 && buf[0] == 0 ? 0 : rc;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int pl_probe_rows_select(pl_probe_rows *out, pl_store *s, const pl_probe_select *sel) {
+    memset(out, 0, sizeof *out);
+    pl_run_filter f = pl_run_filter_complete();
+    f.task = sel->task;
+    f.model_id = sel->model_id;
+    f.correct = sel->correct;
+    pl_run_info *runs = NULL;
+    int n_runs = 0;
+    char **texts = NULL, **type_keys = NULL;
+    int n_types = 0;
+    if (pl_store_list_runs(s, &f, &runs, &n_runs)) return -1;
+    if (n_runs == 0) {
+        free(runs);
+        return pl_fail("%s: no complete runs%s%s", pl_store_path(s), sel->task ? " of task " : "", sel->task ? sel->task : "");
+    }
+    int64_t model_id = runs[0].model_id;
+    for (int i = 1; i < n_runs; i++)
+        if (runs[i].model_id != model_id) {
+            int64_t other = runs[i].model_id;
+            free(runs);
+            return pl_fail("%s: runs of several models (ids %lld and %lld); pick one with --model-id", pl_store_path(s),
+                           (long long)model_id, (long long)other);
+        }
+    out->model_id = model_id;
+    size_t nr = (size_t)n_runs;
+    texts = calloc(nr, sizeof(char *));
+    type_keys = calloc(nr, sizeof(char *));
+    out->y = malloc(nr * sizeof(int32_t)), out->groups = malloc(nr * sizeof(int32_t));
+    out->types = malloc(nr * sizeof(int32_t)), out->run_ids = malloc(nr * sizeof(int64_t));
+    out->positions = malloc(nr * sizeof(int32_t));
+    if (!texts || !type_keys || !out->y || !out->groups || !out->types || !out->run_ids || !out->positions) {
+        pl_fail("out of memory");
+        goto fail;
+    }
+    int64_t n = 0;
+    char first_skip[256] = "";
+    for (int i = 0; i < n_runs; i++) {
+        char buf[128];
+        int rc = run_label(s, &runs[i], sel->label, buf, sizeof buf);
+        if (rc < 0) goto fail;
+        if (rc == 0) {
+            if (!first_skip[0]) snprintf(first_skip, sizeof first_skip, "run %lld has no label '%s'", (long long)runs[i].id, sel->label);
+            out->n_skipped++;
+            continue;
+        }
+        pl_token_row *tok = NULL;
+        int nt = 0;
+        if (pl_store_get_tokens(s, runs[i].id, &tok, &nt)) goto fail;
+        int32_t pos;
+        rc = pl_probe_at_resolve(&pos, &sel->at, tok, nt, runs[i].n_prompt);
+        if (rc) {
+            free(tok);
+            if (!first_skip[0]) snprintf(first_skip, sizeof first_skip, "run %lld: %s", (long long)runs[i].id, pl_errmsg());
+            out->n_skipped++;
+            continue;
+        }
+        texts[n] = strdup(buf);
+        // The question type of the control task: the task and its prompt with every digit masked
+        // (the template: operators, list length, option count, variable structure).
+        char key[256];
+        size_t kl = (size_t)snprintf(key, sizeof key, "%s:", runs[i].task);
+        for (int t = 0; t < runs[i].n_prompt && t < nt && kl + 1 < sizeof key; t++)
+            for (const char *c = tok[t].piece; *c && kl + 1 < sizeof key; c++) key[kl++] = isdigit((unsigned char)*c) ? '#' : *c;
+        key[kl] = 0;
+        int t = 0;
+        while (t < n_types && strcmp(type_keys[t], key) != 0) t++;
+        if (t == n_types) type_keys[n_types++] = strdup(key);
+        out->types[n] = t;
+        out->groups[n] = (int32_t)(runs[i].example_id > 0 ? runs[i].example_id : -runs[i].id);
+        out->run_ids[n] = runs[i].id;
+        out->positions[n] = pos;
+        free(tok);
+        n++;
+    }
+    if (n == 0) {
+        pl_fail("%s: no run has label '%s' at %s (%s)", pl_store_path(s), sel->label,
+                sel->at.kind == PL_AT_ANSWER ? "answer" : "the chosen position", first_skip);
+        goto fail;
+    }
+    // Classes: the sorted distinct label texts.
+    char **sorted = malloc(sizeof(char *) * (size_t)n);
+    if (!sorted) { pl_fail("out of memory"); goto fail; }
+    memcpy(sorted, texts, sizeof(char *) * (size_t)n);
+    qsort(sorted, (size_t)n, sizeof(char *), cmp_str);
+    out->class_names = malloc(sizeof(char *) * (size_t)n);
+    for (int64_t i = 0; out->class_names && i < n; i++)
+        if (i == 0 || strcmp(sorted[i], sorted[i - 1]) != 0) out->class_names[out->n_classes++] = strdup(sorted[i]);
+    free(sorted);
+    if (!out->class_names) { pl_fail("out of memory"); goto fail; }
+    for (int64_t i = 0; i < n; i++) {
+        char **hit = bsearch(&texts[i], out->class_names, (size_t)out->n_classes, sizeof(char *), cmp_str);
+        out->y[i] = (int32_t)(hit - out->class_names);
+    }
+    out->n = n;
+    for (int64_t i = 0; i < n; i++) free(texts[i]);
+    for (int t = 0; t < n_types; t++) free(type_keys[t]);
+    free(texts), free(type_keys), free(runs);
+    return 0;
+fail:
+    for (int i = 0; texts && i < n_runs; i++) free(texts[i]);
+    for (int t = 0; t < n_types; t++) free(type_keys[t]);
+    free(texts), free(type_keys), free(runs);
+    pl_probe_rows_free(out);
+    return -1;
+}
+
+int pl_probe_rows_read(pl_probe_rows *r, pl_store *s, const char *hook) {
+    int d;
+    if (pl_store_hook_row_size(s, hook, &d)) return -1;
+    float *x = malloc(sizeof(float) * (size_t)r->n * (size_t)d);
+    if (!x) return pl_fail("out of memory for %lld × %d activations", (long long)r->n, d);
+    for (int64_t i = 0; i < r->n; i++) {
+        float *row = x + (size_t)i * (size_t)d;
+        if (pl_store_read_acts(s, r->run_ids[i], hook, &r->positions[i], 1, row)) {
+            free(x);
+            return -1;
+        }
+        for (int j = 0; j < d; j++)
+            if (!isfinite(row[j])) {
+                const char *what = isnan(row[j]) ? "NaN" : "inf";
+                free(x);
+                return pl_fail("%s: %s of run %lld at position %d holds %s (feature %d); refusing to fit on it",
+                               pl_store_path(s), hook, (long long)r->run_ids[i], r->positions[i], what, j);
+            }
+    }
+    free(r->x);
+    r->x = x, r->d = d;
+    snprintf(r->hook, sizeof r->hook, "%s", hook);
+    return 0;
+}
+
+// ---- saving and loading -------------------------------------------------------------------------
+
+static const char *kind_name(pl_probe_kind k) {
+    return k == PL_PROBE_BINARY ? "binary" : k == PL_PROBE_MULTINOMIAL ? "multinomial" : "ridge";
+}
+
+static json_t *json_num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+static double num_json(json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
+
+static json_t *metrics_json(const pl_probe_metrics *m) {
+    json_t *o = json_object();
+    json_object_set_new(o, "n", json_integer(m->n));
+    json_object_set_new(o, "n_groups", json_integer(m->n_groups));
+#define PUT(f) json_object_set_new(o, #f, json_num(m->f))
+    PUT(accuracy), PUT(accuracy_lo), PUT(accuracy_hi), PUT(auroc), PUT(auroc_lo), PUT(auroc_hi);
+    PUT(log_loss), PUT(log_loss_lo), PUT(log_loss_hi), PUT(majority_accuracy), PUT(control_accuracy), PUT(selectivity);
+#undef PUT
+    return o;
+}
+
+static void metrics_from_json(pl_probe_metrics *m, json_t *o) {
+    *m = pl_probe_metrics_empty();
+    if (!json_is_object(o)) return;
+    m->n = json_integer_value(json_object_get(o, "n"));
+    m->n_groups = json_integer_value(json_object_get(o, "n_groups"));
+#define GET(f) m->f = num_json(json_object_get(o, #f))
+    GET(accuracy), GET(accuracy_lo), GET(accuracy_hi), GET(auroc), GET(auroc_lo), GET(auroc_hi);
+    GET(log_loss), GET(log_loss_lo), GET(log_loss_hi), GET(majority_accuracy), GET(control_accuracy), GET(selectivity);
+#undef GET
+}
+
+void pl_probe_record_free(pl_probe_record *r) {
+    if (!r) return;
+    pl_strings_free(r->class_names, r->n_classes);
+    r->class_names = NULL, r->n_classes = 0;
+}
+
+int pl_probe_save(pl_store *s, const pl_probe *p, const pl_probe_record *rec, int64_t *id) {
+    char model_name[96] = "", sha[65] = "";
+    if (rec->model_id > 0 && pl_store_sql_model(s, rec->model_id, model_name, sizeof model_name, NULL, 0, sha)) return -1;
+    json_t *o = json_object(), *classes = json_array(), *values = json_array();
+    for (int c = 0; c < p->n_classes; c++) {
+        // Stored names follow the probe's class order: class_names[i] names probe class index i.
+        int v = p->classes[c];
+        json_array_append_new(classes, json_string(rec->class_names && v >= 0 && v < rec->n_classes ? rec->class_names[v] : ""));
+        json_array_append_new(values, json_integer(p->classes[c]));
+    }
+    json_object_set_new(o, "kind", json_string(kind_name(p->kind)));
+    json_object_set_new(o, "hook", json_string(rec->hook));
+    json_object_set_new(o, "at", json_string(rec->at));
+    json_object_set_new(o, "label", json_string(rec->label));
+    json_object_set_new(o, "task", json_string(rec->task));
+    json_object_set_new(o, "model_id", json_integer(rec->model_id));
+    json_object_set_new(o, "model_name", json_string(model_name));
+    json_object_set_new(o, "model_sha256", json_string(sha));
+    json_object_set_new(o, "d", json_integer(p->d));
+    json_object_set_new(o, "n_outputs", json_integer(p->n_outputs));
+    json_object_set_new(o, "classes", classes);
+    json_object_set_new(o, "class_values", values);
+    json_object_set_new(o, "lambda", json_real(p->lambda));
+    json_object_set_new(o, "balanced", json_integer(p->balanced));
+    json_object_set_new(o, "n_train", json_integer(p->n_train));
+    json_object_set_new(o, "iterations", json_integer(p->iterations));
+    json_object_set_new(o, "converged", json_boolean(p->converged));
+    json_object_set_new(o, "metrics", metrics_json(&p->metrics));
+    json_object_set_new(o, "layout", json_string("weights[n_outputs*d], bias[n_outputs], mean[d], std[d] (standardized features)"));
+    char *params = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    size_t d = (size_t)p->d, k = (size_t)p->n_outputs, nw = k * d + k + 2 * d;
+    float *w = malloc(sizeof(float) * nw);
+    if (!params || !w) {
+        free(params), free(w);
+        return pl_fail("out of memory saving probe %s", rec->name);
+    }
+    memcpy(w, p->weights, sizeof(float) * k * d);
+    memcpy(w + k * d, p->bias, sizeof(float) * k);
+    memcpy(w + k * d + k, p->mean, sizeof(float) * d);
+    memcpy(w + k * d + k + d, p->std, sizeof(float) * d);
+    int rc = pl_store_put_probe(s, rec->name, kind_name(p->kind), rec->hook, rec->at, params, w, (int)nw, id);
+    free(params), free(w);
+    return rc;
+}
+
+// Fill a record and (if p) a probe from one probes row (id, name, kind, hook, positions, params, weights, created).
+static int probe_from_row(sqlite3_stmt *st, pl_probe **p, pl_probe_record *rec, const char *path) {
+    memset(rec, 0, sizeof *rec);
+    rec->id = sqlite3_column_int64(st, 0);
+    const char *v;
+    v = (const char *)sqlite3_column_text(st, 1), snprintf(rec->name, sizeof rec->name, "%s", v ? v : "");
+    v = (const char *)sqlite3_column_text(st, 2), snprintf(rec->kind, sizeof rec->kind, "%s", v ? v : "");
+    v = (const char *)sqlite3_column_text(st, 3), snprintf(rec->hook, sizeof rec->hook, "%s", v ? v : "");
+    v = (const char *)sqlite3_column_text(st, 4), snprintf(rec->at, sizeof rec->at, "%s", v ? v : "");
+    rec->created = sqlite3_column_double(st, 7);
+    json_t *o = json_loads((const char *)sqlite3_column_text(st, 5), 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return pl_fail("%s: probe %lld: params are not a JSON object", path, (long long)rec->id);
+    }
+    v = json_string_value(json_object_get(o, "label")), snprintf(rec->label, sizeof rec->label, "%s", v ? v : "");
+    v = json_string_value(json_object_get(o, "task")), snprintf(rec->task, sizeof rec->task, "%s", v ? v : "");
+    v = json_string_value(json_object_get(o, "model_name")), snprintf(rec->model_name, sizeof rec->model_name, "%s", v ? v : "");
+    v = json_string_value(json_object_get(o, "model_sha256")), snprintf(rec->model_sha256, sizeof rec->model_sha256, "%s", v ? v : "");
+    rec->model_id = json_integer_value(json_object_get(o, "model_id"));
+    rec->d = (int)json_integer_value(json_object_get(o, "d"));
+    rec->lambda = num_json(json_object_get(o, "lambda"));
+    metrics_from_json(&rec->metrics, json_object_get(o, "metrics"));
+    json_t *classes = json_object_get(o, "classes"), *values = json_object_get(o, "class_values");
+    int k = (int)json_array_size(classes);
+    int n_outputs = (int)json_integer_value(json_object_get(o, "n_outputs"));
+    rec->class_names = calloc((size_t)(k > 0 ? k : 1), sizeof(char *));
+    for (int c = 0; rec->class_names && c < k; c++) {
+        v = json_string_value(json_array_get(classes, (size_t)c));
+        rec->class_names[c] = strdup(v ? v : "");
+        rec->n_classes = c + 1;
+    }
+    int rc = 0;
+    if (p) {
+        *p = NULL;
+        size_t d = (size_t)rec->d, no = (size_t)n_outputs, nw = no * d + no + 2 * d;
+        int bytes = sqlite3_column_bytes(st, 6);
+        const float *blob = sqlite3_column_blob(st, 6);
+        pl_probe *q = calloc(1, sizeof *q);
+        if (rec->d <= 0 || n_outputs <= 0 || (size_t)bytes != nw * sizeof(float) || !blob || (size_t)json_array_size(values) != (size_t)k) {
+            free(q);
+            rc = pl_fail("%s: probe %lld ('%s'): weights blob of %d bytes does not match d=%d, outputs=%d", path,
+                         (long long)rec->id, rec->name, bytes, rec->d, n_outputs);
+        } else if (!q) {
+            rc = pl_fail("out of memory");
+        } else {
+            const char *kn = rec->kind;
+            q->kind = strcmp(kn, "binary") == 0 ? PL_PROBE_BINARY : strcmp(kn, "ridge") == 0 ? PL_PROBE_RIDGE : PL_PROBE_MULTINOMIAL;
+            q->d = rec->d, q->n_classes = k, q->n_outputs = n_outputs, q->lambda = rec->lambda;
+            q->classes = malloc(sizeof(int32_t) * (size_t)(k > 0 ? k : 1));
+            q->weights = malloc(sizeof(float) * no * d), q->bias = malloc(sizeof(float) * no);
+            q->mean = malloc(sizeof(float) * d), q->std = malloc(sizeof(float) * d);
+            if (!q->classes || !q->weights || !q->bias || !q->mean || !q->std) {
+                pl_probe_free(q);
+                rc = pl_fail("out of memory");
+            } else {
+                for (int c = 0; c < k; c++) q->classes[c] = (int32_t)json_integer_value(json_array_get(values, (size_t)c));
+                memcpy(q->weights, blob, sizeof(float) * no * d);
+                memcpy(q->bias, blob + no * d, sizeof(float) * no);
+                memcpy(q->mean, blob + no * d + no, sizeof(float) * d);
+                memcpy(q->std, blob + no * d + no + d, sizeof(float) * d);
+                q->converged = json_is_true(json_object_get(o, "converged"));
+                q->n_train = json_integer_value(json_object_get(o, "n_train"));
+                q->metrics = rec->metrics;
+                *p = q;
+            }
+        }
+    }
+    json_decref(o);
+    if (rc) pl_probe_record_free(rec);
+    return rc;
+}
+
+#define PROBE_COLUMNS "SELECT id, name, kind, hook, positions, params, weights, created FROM probes"
+
+int pl_probe_load(pl_store *s, const char *ref, pl_probe **p, pl_probe_record *rec) {
+    sqlite3 *db;
+    if (sql_open(s, &db)) return -1;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    char *end;
+    long long id = strtoll(ref, &end, 10);
+    int by_id = *ref && !*end;
+    const char *sql = by_id ? PROBE_COLUMNS " WHERE id = ?1" : PROBE_COLUMNS " WHERE name = ?1 ORDER BY id DESC LIMIT 1";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        pl_fail("%s: %s", pl_store_path(s), sqlite3_errmsg(db));
+        goto done;
+    }
+    if (by_id) sqlite3_bind_int64(st, 1, id);
+    else sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        pl_fail("%s: no probe %s '%s' (probelab probe list %s)", pl_store_path(s), by_id ? "with id" : "named", ref,
+                pl_store_path(s));
+        goto done;
+    }
+    rc = probe_from_row(st, p, rec, pl_store_path(s));
+done:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int pl_probe_list_saved(pl_store *s, pl_probe_record **recs, int *n) {
+    *recs = NULL, *n = 0;
+    sqlite3 *db;
+    if (sql_open(s, &db)) return -1;
+    sqlite3_stmt *st = NULL;
+    int rc = -1, cap = 0;
+    if (sqlite3_prepare_v2(db, PROBE_COLUMNS " ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+        pl_fail("%s: %s", pl_store_path(s), sqlite3_errmsg(db));
+        goto done;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            pl_probe_record *g = realloc(*recs, sizeof **recs * (size_t)cap);
+            if (!g) { pl_fail("out of memory"); goto done; }
+            *recs = g;
+        }
+        if (probe_from_row(st, NULL, &(*recs)[*n], pl_store_path(s))) goto done;
+        (*n)++;
+    }
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (rc) {
+        for (int i = 0; i < *n; i++) pl_probe_record_free(&(*recs)[i]);
+        free(*recs), *recs = NULL, *n = 0;
+    }
+    return rc;
+}
+
+// ---- the sweep -----------------------------------------------------------------------------------
+
+pl_probe_train_options pl_probe_train_defaults(void) {
+    pl_probe_train_options o = {0};
+    o.hooks = "blocks.*.hook_resid_post";
+    o.sel.label = "answer";
+    o.sel.at.kind = PL_AT_LAST_PROMPT;
+    o.sel.correct = -1;
+    o.eval = pl_probe_eval_defaults();
+    o.embed_baseline = 1;
+    o.control_task = 1;
+    o.save = 1;
+    return o;
+}
+
+void pl_probe_sweep_free(pl_probe_sweep *sw) {
+    if (!sw) return;
+    for (int i = 0; i < sw->n_layers; i++) pl_probe_free(sw->layers[i].probe);
+    free(sw->layers);
+    if (sw->has_embed) pl_probe_free(sw->embed.probe);
+    pl_probe_rows_free(&sw->rows);
+    memset(sw, 0, sizeof *sw);
+}
+
+static int layer_cmp(const void *a, const void *b) {
+    const pl_probe_layer *x = a, *y = b;
+    return x->layer != y->layer ? (x->layer > y->layer) - (x->layer < y->layer) : strcmp(x->hook, y->hook);
+}
+
+// Fit and evaluate one hook on the rows; fills L (probe, cv, mean_norm) and saves it if asked.
+static int fit_one(pl_probe_layer *L, pl_store *s, pl_probe_rows *r, const pl_probe_train_options *o) {
+    if (pl_probe_rows_read(r, s, L->hook)) return -1;
+    double norm = 0;
+    for (int64_t i = 0; i < r->n; i++) {
+        double q = 0;
+        for (int j = 0; j < r->d; j++) q += (double)r->x[(size_t)i * r->d + j] * r->x[(size_t)i * r->d + j];
+        norm += sqrt(q);
+    }
+    L->mean_norm = norm / (double)r->n;
+    if (pl_probe_train_eval(&L->probe, &L->cv, r->x, r->y, r->groups, o->control_task ? r->types : NULL, r->is_test, r->n, r->d,
+                            &o->eval)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", pl_errmsg());
+        return pl_fail("%s: probe on %s: %s", pl_store_path(s), L->hook, why);
+    }
+    if (!o->save) return 0;
+    pl_probe_record rec = {0};
+    char at[32];
+    pl_probe_at_format(at, sizeof at, &o->sel.at);
+    snprintf(rec.name, sizeof rec.name, "%s%s@%s/%s", o->name_prefix ? o->name_prefix : "", o->sel.label, at, L->hook);
+    snprintf(rec.hook, sizeof rec.hook, "%s", L->hook);
+    snprintf(rec.at, sizeof rec.at, "%s", at);
+    snprintf(rec.label, sizeof rec.label, "%s", o->sel.label);
+    snprintf(rec.task, sizeof rec.task, "%s", o->sel.task ? o->sel.task : "");
+    rec.model_id = r->model_id;
+    rec.class_names = r->class_names, rec.n_classes = r->n_classes;
+    return pl_probe_save(s, L->probe, &rec, &L->probe_id);
+}
+
+int pl_probe_train_sweep(pl_probe_sweep *out, pl_store *s, const pl_probe_train_options *o) {
+    memset(out, 0, sizeof *out);
+    char **hooks = NULL;
+    int n_hooks = 0;
+    if (pl_store_list_hooks(s, &hooks, &n_hooks)) return -1;
+    out->layers = calloc((size_t)(n_hooks > 0 ? n_hooks : 1), sizeof *out->layers);
+    if (!out->layers) goto oom;
+    int has_embed = 0;
+    for (int i = 0; i < n_hooks; i++) {
+        if (strcmp(hooks[i], "hook_embed") == 0) has_embed = 1;
+        if (fnmatch(o->hooks, hooks[i], 0) != 0) continue;
+        pl_probe_layer *L = &out->layers[out->n_layers++];
+        snprintf(L->hook, sizeof L->hook, "%s", hooks[i]);
+        pl_hook_kind kind;
+        if (pl_hook_parse(hooks[i], &kind, &L->layer)) L->layer = -1;
+    }
+    if (out->n_layers == 0) {
+        char list[512] = "";
+        for (int i = 0; i < n_hooks && strlen(list) < 400; i++)
+            strcat(list, i ? ", " : ""), strncat(list, hooks[i], sizeof list - strlen(list) - 1);
+        pl_fail("%s: no recorded hook matches '%s' (recorded: %s)", pl_store_path(s), o->hooks, n_hooks ? list : "none");
+        goto fail;
+    }
+    qsort(out->layers, (size_t)out->n_layers, sizeof *out->layers, layer_cmp);
+    if (pl_probe_rows_select(&out->rows, s, &o->sel)) goto fail;
+    pl_probe_rows *r = &out->rows;
+    if (r->n_classes < 2) {
+        pl_fail("%s: label '%s' has a single class ('%s') over %lld runs; a probe needs at least two", pl_store_path(s),
+                o->sel.label, r->class_names[0], (long long)r->n);
+        goto fail;
+    }
+    int n_groups = 0;  // distinct examples
+    {
+        int32_t *g = malloc(sizeof(int32_t) * (size_t)r->n);
+        if (!g) goto oom;
+        memcpy(g, r->groups, sizeof(int32_t) * (size_t)r->n);
+        for (int64_t i = 0; i < r->n; i++) {
+            int64_t j = 0;
+            while (j < i && g[j] != g[i]) j++;
+            if (j == i) n_groups++;
+        }
+        free(g);
+    }
+    int folds = o->eval.cv.n_folds > 0 ? o->eval.cv.n_folds : 5;
+    // The held-out split takes ~20% of the examples; CV runs on the rest.
+    if (n_groups < folds + 2 || (int)(n_groups * 0.8) < folds) {
+        pl_fail("%s: %d examples with label '%s' are too few for %d folds plus a held-out split (need at least %d)",
+                pl_store_path(s), n_groups, o->sel.label, folds, (int)ceil((folds + 1) / 0.8));
+        goto fail;
+    }
+    // One held-out split by example for every layer (and the baseline), so layers compare on the
+    // same rows. A held-out class with no training row cannot be scored: its examples move to
+    // training (rare answers of small stores).
+    r->is_test = malloc((size_t)r->n);
+    int64_t *train_count = calloc((size_t)r->n_classes, sizeof(int64_t));
+    if (!r->is_test || !train_count) { free(train_count); goto oom; }
+    if (pl_group_split(r->is_test, r->groups, r->n, 0.2, o->eval.seed)) { free(train_count); goto fail; }
+    for (int64_t i = 0; i < r->n; i++)
+        if (!r->is_test[i]) train_count[r->y[i]]++;
+    for (int64_t i = 0; i < r->n; i++)
+        if (r->is_test[i] && train_count[r->y[i]] == 0)
+            for (int64_t j = 0; j < r->n; j++)
+                if (r->groups[j] == r->groups[i] && r->is_test[j]) r->is_test[j] = 0, train_count[r->y[j]]++;
+    free(train_count);
+    for (int i = 0; i < out->n_layers; i++)
+        if (fit_one(&out->layers[i], s, r, o)) goto fail;
+    if (o->embed_baseline && has_embed) {
+        snprintf(out->embed.hook, sizeof out->embed.hook, "hook_embed");
+        out->embed.layer = -1;
+        pl_probe_train_options eo = *o;
+        eo.save = 0;  // a baseline, not a probe anyone applies
+        if (fit_one(&out->embed, s, r, &eo)) {
+            pl_probe_free(out->embed.probe);
+            out->embed.probe = NULL;
+            goto fail;
+        }
+        out->has_embed = 1;
+    }
+    pl_strings_free(hooks, n_hooks);
+    return 0;
+oom:
+    pl_fail("out of memory");
+fail:
+    pl_strings_free(hooks, n_hooks);
+    pl_probe_sweep_free(out);
+    return -1;
+}
+
+// ---- applying ------------------------------------------------------------------------------------
+
+int pl_probe_apply(pl_store *s, const char *ref, const int64_t *run_ids, int n_runs, const char *hook,
+                   const char *class_name, int64_t *n_scored) {
+    pl_probe *p = NULL;
+    pl_probe_record rec;
+    if (pl_probe_load(s, ref, &p, &rec)) return -1;
+    int rc = -1;
+    float *x = NULL, *probs = NULL;
+    int32_t *pos = NULL;
+    float *value = NULL;
+    int64_t total = 0;
+    if (p->kind == PL_PROBE_RIDGE) { pl_fail("probe '%s' is a ridge probe; apply scores classifiers", rec.name); goto done; }
+    if (hook && strcmp(hook, rec.hook) != 0) {
+        pl_fail("probe '%s' was trained on %s, not %s", rec.name, rec.hook, hook);
+        goto done;
+    }
+    int d;
+    if (pl_store_hook_row_size(s, rec.hook, &d)) goto done;
+    if (d != p->d) {
+        pl_fail("probe '%s' expects %d features but %s rows hold %d", rec.name, p->d, rec.hook, d);
+        goto done;
+    }
+    int fixed = -1;
+    if (class_name) {
+        for (int c = 0; c < rec.n_classes; c++)
+            if (strcmp(rec.class_names[c], class_name) == 0) fixed = c;
+        if (fixed < 0) { pl_fail("probe '%s' has no class '%s'", rec.name, class_name); goto done; }
+    }
+    for (int r = 0; r < n_runs; r++) {
+        pl_run_info run;
+        if (pl_store_get_run(s, run_ids[r], &run)) goto done;
+        char sha[65] = "";
+        if (pl_store_sql_model(s, run.model_id, NULL, 0, NULL, 0, sha)) goto done;
+        if (rec.model_sha256[0] && strcmp(sha, rec.model_sha256) != 0) {
+            pl_fail("probe '%s' was trained on model %s (sha256 %.12s…), but run %lld comes from a different model (%.12s…)",
+                    rec.name, rec.model_name, rec.model_sha256, (long long)run.id, sha);
+            goto done;
+        }
+        int32_t *ranges = NULL;
+        int n_ranges = 0;
+        if (pl_store_recorded_positions(s, run.id, rec.hook, &ranges, &n_ranges)) goto done;
+        int n = 0;
+        for (int i = 0; i < n_ranges; i++) n += ranges[2 * i + 1] - ranges[2 * i];
+        free(pos), free(x), free(probs), free(value);
+        pos = malloc(sizeof(int32_t) * (size_t)(n + 1)), x = malloc(sizeof(float) * (size_t)(n + 1) * (size_t)d);
+        probs = malloc(sizeof(float) * (size_t)(n + 1) * (size_t)p->n_classes), value = malloc(sizeof(float) * (size_t)(n + 1));
+        if (!pos || !x || !probs || !value) { free(ranges); pl_fail("out of memory"); goto done; }
+        n = 0;
+        for (int i = 0; i < n_ranges; i++)
+            for (int q = ranges[2 * i]; q < ranges[2 * i + 1]; q++) pos[n++] = q;
+        free(ranges);
+        if (n == 0) continue;
+        if (pl_store_read_acts(s, run.id, rec.hook, pos, n, x)) goto done;
+        int64_t bad = pl_first_non_finite(x, n, d);
+        if (bad >= 0) {
+            pl_fail("%s: %s of run %lld at position %d holds NaN/inf", pl_store_path(s), rec.hook, (long long)run.id, pos[bad / d]);
+            goto done;
+        }
+        if (pl_probe_predict_proba(probs, p, x, n)) goto done;
+        int cls = fixed;
+        if (cls < 0) {
+            char buf[128];
+            int lr = strcmp(rec.label, "gold") == 0 ? 0 : pl_store_get_label(s, run.id, rec.label, buf, sizeof buf);
+            if (lr < 0) goto done;
+            if (strcmp(rec.label, "gold") == 0) {
+                pl_example e;
+                if (pl_store_sql_run_example(s, run.id, &e) == 0) {
+                    snprintf(buf, sizeof buf, "%s", e.answer), lr = 1;
+                    pl_example_free_fields(&e);
+                }
+            }
+            for (int c = 0; lr == 1 && c < rec.n_classes; c++)
+                if (strcmp(rec.class_names[c], buf) == 0) cls = c;
+        }
+        for (int i = 0; i < n; i++) {
+            const float *pr = probs + (size_t)i * p->n_classes;
+            int c = cls;
+            if (c < 0) {
+                c = p->n_classes == 2 ? 1 : 0;
+                for (int j = 0; p->n_classes > 2 && j < p->n_classes; j++)
+                    if (pr[j] > pr[c]) c = j;
+            }
+            value[i] = pr[c];
+        }
+        if (pl_store_put_probe_outputs(s, rec.id, run.id, pos, value, n)) goto done;
+        total += n;
+    }
+    if (n_scored) *n_scored = total;
+    rc = 0;
+done:
+    free(pos), free(x), free(probs), free(value);
+    pl_probe_free(p);
+    pl_probe_record_free(&rec);
+    return rc;
+}

@@ -1,0 +1,53 @@
+// Tracing a dataset: for each example, build the prompt, generate the chain of thought and the
+// answer, label token segments by the task delimiters, check the answer, and record tokens,
+// labels and the requested hooks into a store. Rerunning skips examples already complete with the
+// same model and parameters; a stop flag (set by a SIGINT handler) ends it cleanly.
+//
+// Layering: the runtime does not link datasets/, so the answer checker is passed in as a callback
+// (cli/cmd_store.c passes one built on pl_check_cot); only the pl_example type is shared.
+#ifndef PL_TRACE_H
+#define PL_TRACE_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "datasets/tasks.h"
+#include "runtime/session.h"
+#include "runtime/store/recorder.h"
+#include "runtime/store/store.h"
+
+// Fill up to max_labels labels for one generated continuation; return how many (or -1 on error).
+typedef int (*pl_trace_check_fn)(pl_label *labels, int max_labels, const pl_example *e, const char *generated,
+                                 void *user);
+
+typedef struct {
+    const char *record;         // hook globs to record (NULL = tokens and labels only)
+    pl_pos_rule positions;      // ALL, PROMPT, COT (all generated) or LAST_PROMPT
+    pl_dtype dtype;             // storage dtype of tensors
+    pl_sample_params sampling;  // greedy by default; stop strings default to "\n" (the answer end)
+    int limit;                  // trace at most this many examples of the dataset (0 = all)
+    bool progress;              // progress bar on stderr (only drawn if stderr is a TTY)
+    volatile sig_atomic_t *stop;  // when it becomes non-zero, the current run is aborted and we return
+    pl_trace_check_fn check;    // may be NULL (no answer labels)
+    void *check_user;
+    const char *dataset_path;   // recorded in the datasets table (name, sha256)
+    size_t queue_bytes;         // writer queue bound (0 = default)
+} pl_trace_opts;
+
+pl_trace_opts pl_trace_defaults(void);
+
+typedef struct {
+    int n_examples;     // examples considered (after limit)
+    int n_skipped;      // already complete in the store
+    int n_traced;       // traced now
+    int n_correct;      // of those, label correct = 1
+    bool interrupted;   // stopped by the flag
+    double seconds;
+    int64_t tensor_bytes;
+} pl_trace_stats;
+
+// Trace examples of d with model m into store s (opened PL_STORE_WRITE). Returns 0 (also when
+// interrupted: see stats->interrupted) or -1 with the store's error message.
+int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, const pl_dataset *d, const pl_trace_opts *o);
+
+#endif

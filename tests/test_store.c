@@ -1,0 +1,478 @@
+// The trace store without a model: synthetic hook events with known values go through the
+// recorder (small chunks, so runs span several chunks) and must read back exactly (f32) or
+// within the dtype's rounding (f16/bf16); attention keeps exactly the causal triangle; design
+// matrices, analyses, migrations, locking and every bad-input message are checked.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/kernels.h"
+#include "runtime/base/error.h"
+#include "runtime/hooks.h"
+#include "runtime/store/recorder.h"
+#include "runtime/store/store.h"
+#include "tests/support/test_support.h"
+
+enum { L = 3, D = 16, H = 2, N_PROMPT = 5, N_COT = 4, N_ANS = 3, T = N_PROMPT + N_COT + N_ANS, N_RUNS = 4 };
+
+static float resid_value(int run, int layer, int pos, int j) { return (float)run * 10.0f + layer + pos * 0.25f + (j - 8) / 64.0f; }
+static float pattern_value(int run, int layer, int h, int q, int k) {
+    return 0.001f * (float)(run + 1) + 0.01f * layer + 0.1f * h + 0.003f * q + 0.0007f * k;
+}
+
+static pl_config synthetic_config(void) {
+    pl_config c = {0};
+    c.arch = PL_ARCH_LLAMA;
+    c.rope_style = PL_ROPE_ADJACENT;
+    c.n_layers = L;
+    c.d_model = D;
+    c.n_heads = H;
+    c.n_kv_heads = H;
+    c.head_dim = D / H;
+    return c;
+}
+
+// Fire resid_post and pattern for positions [pos0, pos0 + n) of every layer, like the forward pass.
+static void fire(pl_hooks *hooks, int run, int pos0, int n) {
+    int n_ctx = pos0 + n;
+    float *rows = malloc(sizeof(float) * (size_t)n * D);
+    float *att = malloc(sizeof(float) * (size_t)H * n * n_ctx);
+    for (int l = 0; l < L; l++) {
+        for (int p = 0; p < n; p++)
+            for (int j = 0; j < D; j++) rows[p * D + j] = resid_value(run, l, pos0 + p, j);
+        pl_hook_event ev = {.kind = PL_HOOK_RESID_POST, .layer = l, .pos0 = pos0, .n_pos = n, .n_ctx = n_ctx, .ndim = 2,
+                            .row_size = D, .data = rows};
+        ev.shape[0] = n;
+        ev.shape[1] = D;
+        pl_hooks_fire(hooks, &ev);
+        for (int h = 0; h < H; h++)
+            for (int p = 0; p < n; p++)
+                for (int k = 0; k < n_ctx; k++)  // beyond the diagonal: garbage that must not be stored
+                    att[((size_t)h * n + p) * n_ctx + k] = k <= pos0 + p ? pattern_value(run, l, h, pos0 + p, k) : 7.0f;
+        pl_hook_event ea = {.kind = PL_HOOK_PATTERN, .layer = l, .pos0 = pos0, .n_pos = n, .n_ctx = n_ctx, .ndim = 3,
+                            .row_size = n_ctx, .data = att};
+        ea.shape[0] = H;
+        ea.shape[1] = n;
+        ea.shape[2] = n_ctx;
+        pl_hooks_fire(hooks, &ea);
+    }
+    free(rows);
+    free(att);
+}
+
+// A store with N_RUNS synthetic runs: prefill of N_PROMPT, then one decode event per position.
+static void build_store(const char *path, pl_dtype dtype, pl_pos_rule keep) {
+    pl_store *s;
+    if (pl_store_open(&s, path, PL_STORE_WRITE) != 0) fail_msg("%s", pl_errmsg());
+    pl_config cfg = synthetic_config();
+    pl_hooks *hooks = pl_hooks_new(&cfg);
+    pl_record_opts o = {.record = "blocks.*.hook_resid_post,blocks.*.attn.hook_pattern", .positions = keep, .dtype = dtype,
+                        .chunk_bytes = 200, .queue_bytes = 4096};
+    pl_recorder *r;
+    if (pl_recorder_new(&r, s, hooks, &o) != 0) fail_msg("%s", pl_errmsg());
+    for (int run = 0; run < N_RUNS; run++) {
+        assert_int_equal(pl_recorder_begin_run(r, 0, 0, "{}", N_PROMPT), 0);
+        fire(hooks, run, 0, N_PROMPT);
+        for (int p = N_PROMPT; p < T; p++) fire(hooks, run, p, 1);
+        pl_token_row tokens[T];
+        for (int p = 0; p < T; p++) {
+            tokens[p] = (pl_token_row){.id = 100 + p, .logprob = p ? -0.5f * p : NAN, .entropy = p ? 1.0f : NAN};
+            tokens[p].segment = p < N_PROMPT ? PL_SEG_PROMPT : p < N_PROMPT + N_COT ? PL_SEG_COT : PL_SEG_ANSWER;
+            snprintf(tokens[p].piece, sizeof tokens[p].piece, "t%d", p);
+        }
+        pl_label labels[2] = {{.key = "correct", .num = run % 2}, {.key = "answer", .is_text = true}};
+        snprintf(labels[1].text, sizeof labels[1].text, "ans%d", run % 3);
+        assert_int_equal(pl_recorder_end_run(r, tokens, T, labels, 2, "generated"), 0);
+    }
+    assert_int_equal(pl_recorder_close(r), 0);
+    pl_hooks_free(hooks);
+    pl_store_close(s);
+}
+
+static char store_path[512];
+
+static void check_roundtrip(pl_dtype dtype, float tol) {
+    snprintf(store_path, sizeof store_path, "%s/rt.db", test_tmpdir());
+    build_store(store_path, dtype, PL_POS_ALL);
+    pl_store *s;
+    assert_int_equal(pl_store_open(&s, store_path, PL_STORE_READ), 0);
+    pl_run_info *runs;
+    int n;
+    assert_int_equal(pl_store_list_runs(s, NULL, &runs, &n), 0);
+    assert_int_equal(n, N_RUNS);
+    double worst = 0, worst_att = 0;
+    for (int i = 0; i < n; i++) {
+        assert_string_equal(runs[i].status, "complete");
+        assert_int_equal(runs[i].n_tokens, T);
+        int run = i;
+        int32_t pos[T];
+        for (int p = 0; p < T; p++) pos[p] = (p * 7) % T;  // shuffled, crossing chunk boundaries
+        for (int l = 0; l < L; l++) {
+            char hook[64];
+            snprintf(hook, sizeof hook, "blocks.%d.hook_resid_post", l);
+            float got[T * D];
+            if (pl_store_read_acts(s, runs[i].id, hook, pos, T, got) != 0) fail_msg("%s", pl_store_errmsg(s));
+            for (int p = 0; p < T; p++)
+                for (int j = 0; j < D; j++) {
+                    double e = fabs(got[p * D + j] - resid_value(run, l, pos[p], j));
+                    worst = e > worst ? e : worst;
+                }
+            for (int h = 0; h < H; h++) {
+                float *att;
+                int q0, nq, nk;
+                if (pl_store_read_attention(s, runs[i].id, l, h, &att, &q0, &nq, &nk) != 0) fail_msg("%s", pl_store_errmsg(s));
+                assert_int_equal(q0, 0);
+                assert_int_equal(nq, T);
+                assert_int_equal(nk, T);
+                for (int q = 0; q < T; q++)
+                    for (int k = 0; k < T; k++) {
+                        float want = k <= q ? pattern_value(run, l, h, q, k) : 0.0f;
+                        double e = fabs(att[q * nk + k] - want);
+                        worst_att = e > worst_att ? e : worst_att;
+                    }
+                free(att);
+            }
+        }
+    }
+    printf("%s: worst |stored - written| resid %.3g, attention %.3g (tolerance %.3g)\n", pl_dtype_name(dtype), worst,
+           worst_att, tol);
+    assert_true(worst <= tol * 40);  // values up to ~40 in magnitude: relative rounding
+    assert_true(worst_att <= tol);
+    free(runs);
+    pl_store_close(s);
+}
+
+static void roundtrip_f32_exact(void **state) { check_roundtrip(PL_DTYPE_F32, 0.0f); }
+static void roundtrip_f16(void **state) { check_roundtrip(PL_DTYPE_F16, 1.0f / 1024); }
+static void roundtrip_bf16(void **state) { check_roundtrip(PL_DTYPE_BF16, 1.0f / 128); }
+
+static void tokens_labels_and_filters(void **state) {
+    snprintf(store_path, sizeof store_path, "%s/tl.db", test_tmpdir());
+    build_store(store_path, PL_DTYPE_F32, PL_POS_ALL);
+    pl_store *s;
+    assert_int_equal(pl_store_open(&s, store_path, PL_STORE_READ), 0);
+    pl_token_row *t;
+    int n;
+    assert_int_equal(pl_store_get_tokens(s, 2, &t, &n), 0);
+    assert_int_equal(n, T);
+    assert_true(isnan(t[0].logprob));
+    assert_float_equal(t[3].logprob, -1.5f, 1e-6);
+    assert_int_equal(t[N_PROMPT].segment, PL_SEG_COT);
+    assert_int_equal(t[T - 1].segment, PL_SEG_ANSWER);
+    assert_string_equal(t[7].piece, "t7");
+    free(t);
+    pl_run_filter f = pl_run_filter_any();
+    f.correct = 1;
+    pl_run_info *runs;
+    assert_int_equal(pl_store_list_runs(s, &f, &runs, &n), 0);
+    assert_int_equal(n, N_RUNS / 2);
+    for (int i = 0; i < n; i++) assert_int_equal(runs[i].correct, 1);
+    free(runs);
+    char buf[64];
+    assert_int_equal(pl_store_get_label(s, 3, "answer", buf, sizeof buf), 1);
+    assert_string_equal(buf, "ans2");
+    assert_int_equal(pl_store_get_label(s, 3, "nope", buf, sizeof buf), 0);
+    pl_store_close(s);
+}
+
+static void design_matrix_rules(void **state) {
+    snprintf(store_path, sizeof store_path, "%s/dm.db", test_tmpdir());
+    build_store(store_path, PL_DTYPE_F32, PL_POS_ALL);
+    pl_store *s;
+    assert_int_equal(pl_store_open(&s, store_path, PL_STORE_READ), 0);
+    const char *hook = "blocks.1.hook_resid_post";
+    float *X;
+    int64_t *runs;
+    int32_t *pos;
+    int n, d;
+    // last-prompt: one row per run, the row of position N_PROMPT-1
+    assert_int_equal(pl_store_design_matrix(s, hook, PL_POS_LAST_PROMPT, NULL, &X, &runs, &pos, &n, &d), 0);
+    assert_int_equal(n, N_RUNS);
+    assert_int_equal(d, D);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(pos[i], N_PROMPT - 1);
+        for (int j = 0; j < D; j++) assert_float_equal(X[i * D + j], resid_value((int)runs[i] - 1, 1, N_PROMPT - 1, j), 0);
+    }
+    free(X), free(runs), free(pos);
+    // mean-cot: the mean of the cot rows, computed here independently
+    assert_int_equal(pl_store_design_matrix(s, hook, PL_POS_MEAN_COT, NULL, &X, &runs, &pos, &n, &d), 0);
+    assert_int_equal(n, N_RUNS);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < D; j++) {
+            double mean = 0;
+            for (int p = N_PROMPT; p < N_PROMPT + N_COT; p++) mean += resid_value((int)runs[i] - 1, 1, p, j);
+            assert_float_equal(X[i * D + j], mean / N_COT, 1e-5);
+        }
+    free(X), free(runs), free(pos);
+    // answer rows, streamed 5 at a time, equal the whole matrix
+    assert_int_equal(pl_store_design_matrix(s, hook, PL_POS_ANSWER, NULL, &X, &runs, &pos, &n, &d), 0);
+    assert_int_equal(n, N_RUNS * N_ANS);
+    pl_design *it;
+    assert_int_equal(pl_design_open(&it, s, hook, PL_POS_ANSWER, NULL), 0);
+    float buf[5 * D];
+    int64_t rb[5];
+    int32_t pb[5];
+    int total = 0, got;
+    while ((got = pl_design_next(it, buf, rb, pb, 5)) > 0) {
+        for (int i = 0; i < got; i++) {
+            assert_int_equal(rb[i], runs[total + i]);
+            assert_int_equal(pb[i], pos[total + i]);
+            assert_memory_equal(buf + i * D, X + (size_t)(total + i) * D, sizeof(float) * D);
+        }
+        total += got;
+    }
+    assert_int_equal(got, 0);
+    assert_int_equal(total, n);
+    pl_design_close(it);
+    free(X), free(runs), free(pos);
+    pl_store_close(s);
+}
+
+static void analyses_roundtrip(void **state) {
+    snprintf(store_path, sizeof store_path, "%s/an.db", test_tmpdir());
+    pl_store *s;
+    assert_int_equal(pl_store_open(&s, store_path, PL_STORE_WRITE), 0);
+    pl_analysis_row rows[] = {{"layer acc", 0, 0.5, 0.4, 0.6}, {"layer acc", 1, 0.7, 0.6, 0.8}, {"baseline", 0, 0.5, NAN, NAN}};
+    assert_int_equal(pl_store_put_analysis(s, "probe/acc", "line", "{\"hook\":\"resid\"}", rows, 3), 0);
+    float m[6] = {1, 2, 3, 4, 5, 6};
+    assert_int_equal(pl_store_put_analysis_matrix(s, "probe/acc", "confusion", m, 2, 3), 0);
+    assert_int_not_equal(pl_store_put_analysis_matrix(s, "missing", "x", m, 2, 3), 0);
+    assert_non_null(strstr(pl_store_errmsg(s), "no analysis named 'missing'"));
+    pl_store_close(s);
+    assert_int_equal(pl_store_open(&s, store_path, PL_STORE_READ), 0);
+    pl_analysis a;
+    assert_int_equal(pl_store_get_analysis(s, "probe/acc", &a), 0);
+    assert_string_equal(a.kind, "line");
+    assert_string_equal(a.params_json, "{\"hook\":\"resid\"}");
+    assert_int_equal(a.n_rows, 3);
+    assert_string_equal(a.rows[0].series, "baseline");  // ordered by series, then x
+    assert_true(isnan(a.rows[0].lo));
+    assert_string_equal(a.rows[2].series, "layer acc");
+    assert_float_equal(a.rows[2].y, 0.7, 1e-12);
+    assert_float_equal(a.rows[2].hi, 0.8, 1e-12);
+    assert_int_equal(a.n_matrices, 1);
+    assert_string_equal(a.matrix_names[0], "confusion");
+    pl_analysis_free(&a);
+    float *got;
+    int r, c;
+    assert_int_equal(pl_store_get_analysis_matrix(s, "probe/acc", "confusion", &got, &r, &c), 0);
+    assert_int_equal(r, 2);
+    assert_int_equal(c, 3);
+    assert_memory_equal(got, m, sizeof m);
+    free(got);
+    // a read-only handle cannot write, and says so
+    assert_int_not_equal(pl_store_put_analysis(s, "x", "line", NULL, rows, 1), 0);
+    assert_non_null(strstr(pl_store_errmsg(s), "read"));
+    pl_store_close(s);
+    // replacing drops the old rows and matrices
+    assert_int_equal(pl_store_open(&s, store_path, PL_STORE_WRITE), 0);
+    assert_int_equal(pl_store_put_analysis(s, "probe/acc", "bar", NULL, rows, 1), 0);
+    assert_int_equal(pl_store_get_analysis(s, "probe/acc", &a), 0);
+    assert_int_equal(a.n_rows, 1);
+    assert_int_equal(a.n_matrices, 0);
+    pl_analysis_free(&a);
+    assert_int_not_equal(pl_store_get_analysis(s, "nope", &a), 0);
+    pl_store_close(s);
+}
+
+static void exec_sql(const char *path, const char *sql) {
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) fail_msg("%s: %s", sql, err);
+    sqlite3_close(db);
+}
+
+// Declared in runtime/store/store_internal.h: the SQL of migration v.
+const char *store_migration_sql(int v);
+
+static void migration_from_v1_and_newer_refused(void **state) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/old.db", test_tmpdir());
+    // A store as version 1 wrote it, with a model row.
+    exec_sql(path, store_migration_sql(1));
+    exec_sql(path, "PRAGMA application_id=1886151010; PRAGMA user_version=1;"
+                   "INSERT INTO models(name, file, sha256, config) VALUES('m', 'm.gguf', 'abc', '{}');");
+    pl_store *s;
+    assert_int_equal(pl_store_open(&s, path, PL_STORE_READ), 0);  // readable as is
+    assert_int_equal(pl_store_schema_version(s), 1);
+    pl_store_close(s);
+    assert_int_equal(pl_store_open(&s, path, PL_STORE_WRITE), 0);  // migrated
+    assert_int_equal(pl_store_schema_version(s), PL_STORE_SCHEMA_VERSION);
+    int64_t id;
+    assert_int_equal(pl_store_put_model(s, "m", "m.gguf", "abc", "{}", &id), 0);
+    assert_int_equal(id, 1);  // the old row survived
+    pl_analysis_row row = {"s", 1, 2, NAN, NAN};
+    assert_int_equal(pl_store_put_analysis(s, "a", "line", NULL, &row, 1), 0);  // v2 table exists
+    pl_store_close(s);
+    exec_sql(path, "PRAGMA user_version=99");
+    assert_int_not_equal(pl_store_open(&s, path, PL_STORE_WRITE), 0);
+    printf("newer: %s\n", pl_errmsg());
+    assert_non_null(strstr(pl_errmsg(), "schema version 99 is newer"));
+    assert_int_not_equal(pl_store_open(&s, path, PL_STORE_READ), 0);
+}
+
+static void bad_inputs_have_clear_messages(void **state) {
+    const char *dir = test_tmpdir();
+    char path[512];
+    pl_store *s;
+    // a text file
+    snprintf(path, sizeof path, "%s/notes.txt", dir);
+    FILE *f = fopen(path, "w");
+    fputs("hello, this is not a database at all\n", f);
+    fclose(f);
+    assert_int_not_equal(pl_store_open(&s, path, PL_STORE_READ), 0);
+    assert_null(s);
+    assert_non_null(strstr(pl_errmsg(), "not a probelab store"));
+    assert_int_not_equal(pl_store_open(&s, path, PL_STORE_WRITE), 0);
+    assert_non_null(strstr(pl_errmsg(), "not a probelab store"));
+    // somebody else's SQLite database
+    snprintf(path, sizeof path, "%s/other.db", dir);
+    exec_sql(path, "CREATE TABLE t(x)");
+    assert_int_not_equal(pl_store_open(&s, path, PL_STORE_WRITE), 0);
+    assert_non_null(strstr(pl_errmsg(), "not a probelab store"));
+    // a missing store, for reading
+    snprintf(path, sizeof path, "%s/missing.db", dir);
+    assert_int_not_equal(pl_store_open(&s, path, PL_STORE_READ), 0);
+    assert_non_null(strstr(pl_errmsg(), "no such store"));
+    // a directory
+    assert_int_not_equal(pl_store_open(&s, dir, PL_STORE_READ), 0);
+    assert_non_null(strstr(pl_errmsg(), "directory"));
+
+    // hook not recorded, run that does not exist, position not recorded
+    snprintf(path, sizeof path, "%s/prompt.db", dir);
+    build_store(path, PL_DTYPE_F16, PL_POS_PROMPT);
+    assert_int_equal(pl_store_open(&s, path, PL_STORE_READ), 0);
+    float row[D];
+    int32_t p0 = 0, p_gen = N_PROMPT + 1;
+    assert_int_not_equal(pl_store_read_acts(s, 1, "blocks.1.hook_mlp_out", &p0, 1, row), 0);
+    printf("%s\n", pl_store_errmsg(s));
+    assert_non_null(strstr(pl_store_errmsg(s), "hook 'blocks.1.hook_mlp_out' was not recorded (recorded: "));
+    assert_non_null(strstr(pl_store_errmsg(s), "blocks.0.hook_resid_post"));
+    assert_int_not_equal(pl_store_read_acts(s, 999, "blocks.1.hook_resid_post", &p0, 1, row), 0);
+    assert_non_null(strstr(pl_store_errmsg(s), "run 999 does not exist"));
+    assert_int_not_equal(pl_store_read_acts(s, 1, "blocks.1.hook_resid_post", &p_gen, 1, row), 0);
+    printf("%s\n", pl_store_errmsg(s));
+    assert_non_null(strstr(pl_store_errmsg(s), "position 6 of hook 'blocks.1.hook_resid_post' was not recorded (recorded positions 0..4)"));
+    pl_run_info info;
+    assert_int_not_equal(pl_store_get_run(s, -3, &info), 0);
+    assert_non_null(strstr(pl_store_errmsg(s), "run -3 does not exist"));
+    pl_token_row *t;
+    int n;
+    assert_int_not_equal(pl_store_get_tokens(s, 42, &t, &n), 0);
+    float *att;
+    int q0, nq, nk;
+    assert_int_not_equal(pl_store_read_attention(s, 1, 0, 5, &att, &q0, &nq, &nk), 0);
+    assert_non_null(strstr(pl_store_errmsg(s), "head 5 out of range"));
+    // a rule with no recorded rows is an error, not an empty matrix
+    float *X;
+    int64_t *runs;
+    int32_t *pos;
+    int d;
+    assert_int_not_equal(pl_store_design_matrix(s, "blocks.0.hook_resid_post", PL_POS_COT, NULL, &X, &runs, &pos, &n, &d), 0);
+    printf("%s\n", pl_store_errmsg(s));
+    assert_non_null(strstr(pl_store_errmsg(s), "no rows of 'blocks.0.hook_resid_post' at positions 'cot'"));
+    pl_store_close(s);
+}
+
+static void one_writer_many_readers(void **state) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/lock.db", test_tmpdir());
+    pl_store *w, *w2, *r;
+    assert_int_equal(pl_store_open(&w, path, PL_STORE_WRITE), 0);
+    assert_int_not_equal(pl_store_open(&w2, path, PL_STORE_WRITE), 0);
+    printf("%s\n", pl_errmsg());
+    char want[64];
+    snprintf(want, sizeof want, "locked by another writer (pid %d)", (int)getpid());
+    assert_non_null(strstr(pl_errmsg(), want));
+    assert_int_equal(pl_store_open(&r, path, PL_STORE_READ), 0);  // readers are fine
+    pl_recorder *rec;
+    pl_config cfg = synthetic_config();
+    pl_hooks *hooks = pl_hooks_new(&cfg);
+    pl_record_opts o = {.record = "blocks.*.hook_resid_post"};
+    assert_int_not_equal(pl_recorder_new(&rec, r, hooks, &o), 0);  // a reader cannot record
+    assert_non_null(strstr(pl_errmsg(), "read-only"));
+    pl_hooks_free(hooks);
+    hooks = pl_hooks_new(&cfg);
+    o.record = "blocks.*.hook_nothing";
+    assert_int_not_equal(pl_recorder_new(&rec, w, hooks, &o), 0);
+    assert_non_null(strstr(pl_errmsg(), "matches no hook point"));
+    pl_hooks_free(hooks);
+    pl_store_close(r);
+    pl_store_close(w);
+    assert_int_equal(pl_store_open(&w2, path, PL_STORE_WRITE), 0);  // the lock went with the first writer
+    pl_store_close(w2);
+}
+
+static void sha256_known_vectors(void **state) {
+    char path[512], hex[65];
+    snprintf(path, sizeof path, "%s/abc", test_tmpdir());
+    FILE *f = fopen(path, "w");
+    fputs("abc", f);
+    fclose(f);
+    assert_int_equal(pl_sha256_file(hex, path), 0);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    f = fopen(path, "w");  // 1,000,000 x 'a' (FIPS 180-2 appendix B.3): crosses buffer and padding edges
+    for (int i = 0; i < 1000000; i++) fputc('a', f);
+    fclose(f);
+    assert_int_equal(pl_sha256_file(hex, path), 0);
+    assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+// Internal conversions (runtime/store/store_internal.h), vectorized with F16C/AVX2 when built
+// for them: must agree bit for bit with the scalar reference in kernels/.
+void store_from_f32(void *out, const float *in, pl_dtype t, size_t n);
+void store_to_f32(float *out, const void *in, pl_dtype t, size_t n);
+
+static void conversions_match_scalar_reference(void **state) {
+    enum { N = 100003 };  // odd: exercises the scalar tail too
+    float *x = malloc(sizeof(float) * N), *back = malloc(sizeof(float) * N);
+    uint16_t *h = malloc(sizeof(uint16_t) * N);
+    uint64_t seed = 12345;
+    const float edge[] = {0.0f, -0.0f, 65504.0f, 65519.0f, 65520.0f, 1e9f, -1e9f, 6.1e-5f, 5.96e-8f, 2.98e-8f, 1e-10f,
+                          1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, INFINITY, -INFINITY, 3.3895314e38f};
+    for (int i = 0; i < N; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t bits = (uint32_t)(seed >> 32);
+        // random sign and mantissa, exponent spread over f16's range and beyond
+        bits = (bits & 0x807fffffu) | ((uint32_t)(90 + (seed >> 20) % 70) << 23);
+        memcpy(&x[i], &bits, 4);
+        if (i < (int)(sizeof edge / sizeof edge[0])) x[i] = edge[i];
+    }
+    int bad16 = 0, bad_bf16 = 0, bad_back = 0;
+    store_from_f32(h, x, PL_DTYPE_F16, N);
+    for (int i = 0; i < N; i++) bad16 += h[i] != pl_f32_to_f16(x[i]);
+    store_to_f32(back, h, PL_DTYPE_F16, N);
+    for (int i = 0; i < N; i++) bad_back += memcmp(&back[i], &(float){pl_f16_to_f32(h[i])}, 4) != 0;
+    store_from_f32(h, x, PL_DTYPE_BF16, N);
+    for (int i = 0; i < N; i++) bad_bf16 += h[i] != pl_f32_to_bf16(x[i]);
+    printf("mismatches vs scalar: f16 %d, bf16 %d, f16->f32 %d of %d\n", bad16, bad_bf16, bad_back, N);
+    assert_int_equal(bad16, 0);
+    assert_int_equal(bad_bf16, 0);
+    assert_int_equal(bad_back, 0);
+    free(x), free(back), free(h);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(roundtrip_f32_exact),
+        cmocka_unit_test(roundtrip_f16),
+        cmocka_unit_test(roundtrip_bf16),
+        cmocka_unit_test(tokens_labels_and_filters),
+        cmocka_unit_test(design_matrix_rules),
+        cmocka_unit_test(analyses_roundtrip),
+        cmocka_unit_test(migration_from_v1_and_newer_refused),
+        cmocka_unit_test(bad_inputs_have_clear_messages),
+        cmocka_unit_test(one_writer_many_readers),
+        cmocka_unit_test(sha256_known_vectors),
+        cmocka_unit_test(conversions_match_scalar_reference),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

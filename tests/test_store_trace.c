@@ -1,0 +1,269 @@
+// `trace` on a real model (stories260K): what the store holds must equal an independent
+// recomputation: one prefill forward over the run's full token sequence with our own hook
+// callbacks (the trace recorded prefill + decode steps, so this also checks the KV-cache path),
+// logprobs from all-position logits, segments from the text, labels from pl_check_cot.
+// Then resume, the CLI commands and their bad-input messages.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets/tasks.h"
+#include "runtime/base/error.h"
+#include "runtime/session.h"
+#include "runtime/store/store.h"
+#include "runtime/store/trace.h"
+#include "runtime/tokenizer/tokenizer.h"
+#include "tests/support/test_support.h"
+
+static pl_model *model;
+static pl_dataset data;
+static char dir[256], dataset_path[512], store_path[512];
+
+static int check_cb(pl_label *labels, int max, const pl_example *e, const char *generated, void *user) {
+    pl_cot_check c;
+    if (pl_check_cot(&c, e, generated) != 0) return -1;
+    labels[0] = (pl_label){.key = "correct", .num = c.correct};
+    labels[1] = (pl_label){.key = "answer", .is_text = true};
+    snprintf(labels[1].text, sizeof labels[1].text, "%s", c.has_answer ? c.answer : "");
+    return 2;
+}
+
+static int setup(void **state) {
+    test_require_shared("models/stories260K.gguf");
+    if (pl_model_load(test_shared_path("models/stories260K.gguf"), &model) != 0) return -1;
+    snprintf(dir, sizeof dir, "%s", test_tmpdir());
+    snprintf(dataset_path, sizeof dataset_path, "%s/arith.jsonl", dir);
+    snprintf(store_path, sizeof store_path, "%s/s.db", dir);
+    if (pl_task_generate(&data, "arith", 6, 7, 1, 4) != 0 || pl_dataset_write_jsonl(&data, dataset_path) != 0) return -1;
+    return 0;
+}
+
+static int teardown(void **state) {
+    pl_model_free(model);
+    pl_dataset_free(&data);
+    return 0;
+}
+
+// Independent capture: resid_post of one layer and the pattern of one layer over a full prefill.
+typedef struct {
+    int layer;
+    float *resid;  // [T × d]
+    float *att;    // [H × T × T]
+} capture;
+
+static void cap_resid(const pl_hook_event *ev, void *user) {
+    capture *c = user;
+    memcpy(c->resid + (size_t)ev->pos0 * ev->row_size, ev->data, sizeof(float) * (size_t)ev->n_pos * ev->row_size);
+}
+static void cap_att(const pl_hook_event *ev, void *user) {
+    capture *c = user;
+    memcpy(c->att, ev->data, sizeof(float) * (size_t)ev->shape[0] * ev->n_pos * ev->n_ctx);
+}
+
+static void traced_values_match_recomputation(void **state) {
+    pl_store *s;
+    assert_int_equal(pl_store_open(&s, store_path, PL_STORE_WRITE), 0);
+    pl_trace_opts o = pl_trace_defaults();
+    o.record = "blocks.*.hook_resid_post,blocks.*.attn.hook_pattern";
+    o.dtype = PL_DTYPE_F32;
+    o.sampling.max_new = 24;
+    o.check = check_cb;
+    o.dataset_path = dataset_path;
+    o.progress = false;
+    o.limit = 4;
+    pl_trace_stats st;
+    if (pl_trace_dataset(&st, s, model, &data, &o) != 0) fail_msg("%s", pl_store_errmsg(s));
+    assert_int_equal(st.n_traced, 4);
+    assert_int_equal(st.n_skipped, 0);
+    // Resume: the same settings skip everything already complete; a bigger limit adds the rest.
+    o.limit = 0;
+    if (pl_trace_dataset(&st, s, model, &data, &o) != 0) fail_msg("%s", pl_store_errmsg(s));
+    assert_int_equal(st.n_skipped, 4);
+    assert_int_equal(st.n_traced, 2);
+    pl_store_close(s);
+
+    assert_int_equal(pl_store_open(&s, store_path, PL_STORE_READ), 0);
+    pl_run_info *runs;
+    int n_runs;
+    assert_int_equal(pl_store_list_runs(s, NULL, &runs, &n_runs), 0);
+    assert_int_equal(n_runs, 6);
+    const pl_config *cfg = &model->config;
+    int V = cfg->vocab_size, d = cfg->d_model, H = cfg->n_heads;
+    double worst_resid = 0, worst_att = 0, worst_lp = 0;
+    for (int r = 0; r < n_runs; r++) {
+        pl_token_row *t;
+        int T;
+        assert_int_equal(pl_store_get_tokens(s, runs[r].id, &t, &T), 0);
+        assert_int_equal(T, runs[r].n_tokens);
+        int32_t *ids = malloc(sizeof(int32_t) * T);
+        for (int p = 0; p < T; p++) ids[p] = t[p].id;
+        // the prompt tokens are the tokenized prompt
+        int32_t *prompt_ids;
+        int n_prompt = pl_tokenizer_encode(model->tokenizer, data.items[r].prompt, true, &prompt_ids);
+        assert_int_equal(n_prompt, runs[r].n_prompt);
+        assert_memory_equal(prompt_ids, ids, sizeof(int32_t) * n_prompt);
+        free(prompt_ids);
+        // segments: generated text before "A:" is cot, from the token reaching into "A:" on it is answer
+        char *gen = pl_tokenizer_decode(model->tokenizer, ids + n_prompt, T - n_prompt);
+        const char *a = strstr(gen, "A:");
+        size_t at = 0;
+        for (int p = 0; p < T; p++) {
+            pl_segment want = PL_SEG_PROMPT;
+            if (p >= n_prompt) {
+                size_t len;
+                pl_tokenizer_piece_bytes(model->tokenizer, ids[p], &len);
+                at += len;
+                want = a && at > (size_t)(a - gen) ? PL_SEG_ANSWER : PL_SEG_COT;
+            }
+            assert_int_equal(t[p].segment, want);
+        }
+        // labels: pl_check_cot on the generated text
+        pl_cot_check c;
+        pl_check_cot(&c, &data.items[r], gen);
+        assert_int_equal(runs[r].correct, c.correct);
+        free(gen);
+
+        capture cap = {.layer = r % cfg->n_layers};
+        cap.resid = calloc((size_t)T * d, sizeof(float));
+        cap.att = calloc((size_t)H * T * T, sizeof(float));
+        pl_hooks *hooks = pl_hooks_new(cfg);
+        char name[64];
+        snprintf(name, sizeof name, "blocks.%d.hook_resid_post", cap.layer);
+        assert_int_equal(pl_hooks_add(hooks, name, cap_resid, &cap), 1);
+        snprintf(name, sizeof name, "blocks.%d.attn.hook_pattern", cap.layer);
+        assert_int_equal(pl_hooks_add(hooks, name, cap_att, &cap), 1);
+        pl_session *sess;
+        assert_int_equal(pl_session_new(model, 0, &sess), 0);
+        pl_session_set_hooks(sess, hooks);
+        pl_session_want_all_logits(sess, true);
+        const float *logits;
+        assert_int_equal(pl_forward(sess, ids, T, &logits), 0);
+        // logprob of token p under the logits of row p-1, computed here in double
+        for (int p = 1; p < T; p++) {
+            const float *row = logits + (size_t)(p - 1) * V;
+            double max = row[0], z = 0;
+            for (int i = 1; i < V; i++) max = row[i] > max ? row[i] : max;
+            for (int i = 0; i < V; i++) z += exp(row[i] - max);
+            double lp = row[ids[p]] - max - log(z);
+            worst_lp = fmax(worst_lp, fabs(lp - t[p].logprob));
+        }
+        assert_true(isnan(t[0].logprob));
+        // every recorded position of the captured layer
+        int32_t *pos = malloc(sizeof(int32_t) * T);
+        for (int p = 0; p < T; p++) pos[p] = p;
+        float *got = malloc(sizeof(float) * (size_t)T * d);
+        snprintf(name, sizeof name, "blocks.%d.hook_resid_post", cap.layer);
+        if (pl_store_read_acts(s, runs[r].id, name, pos, T, got) != 0) fail_msg("%s", pl_store_errmsg(s));
+        worst_resid = fmax(worst_resid, test_max_abs_diff(got, cap.resid, (size_t)T * d));
+        for (int h = 0; h < H; h++) {
+            float *att;
+            int q0, nq, nk;
+            assert_int_equal(pl_store_read_attention(s, runs[r].id, cap.layer, h, &att, &q0, &nq, &nk), 0);
+            assert_int_equal(q0, 0);
+            assert_int_equal(nq, T);
+            for (int q = 0; q < T; q++)
+                for (int k = 0; k <= q; k++)
+                    worst_att = fmax(worst_att, fabs(att[q * nk + k] - cap.att[((size_t)h * T + q) * T + k]));
+            free(att);
+        }
+        free(got);
+        free(pos);
+        pl_session_free(sess);
+        pl_hooks_free(hooks);
+        free(cap.resid);
+        free(cap.att);
+        free(ids);
+        free(t);
+    }
+    printf("stored vs recomputed (f32): resid_post %.3g, attention %.3g, logprob %.3g\n", worst_resid, worst_att, worst_lp);
+    assert_true(worst_resid < 1e-4);
+    assert_true(worst_att < 1e-5);
+    assert_true(worst_lp < 1e-4);
+    free(runs);
+    pl_store_close(s);
+}
+
+static int run_cmd(const char *cmd, char **out) {
+    char full[4200];
+    snprintf(full, sizeof full, "%.4000s 2>&1", cmd);
+    return test_run(full, out);
+}
+
+static void cli_commands_and_bad_input(void **state) {
+    const char *bin = test_probelab_bin();
+    const char *model_path = test_shared_path("models/stories260K.gguf");
+    char cmd[4096], *out;
+    char cli_store[600];
+    snprintf(cli_store, sizeof cli_store, "%s/cli.db", dir);
+    snprintf(cmd, sizeof cmd, "%s trace %s --dataset %s --store %s --record 'blocks.*.hook_resid_post' --max-new 16 --limit 3",
+             bin, model_path, dataset_path, cli_store);
+    assert_int_equal(run_cmd(cmd, &out), 0);
+    assert_non_null(strstr(out, "traced 3 runs"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s runs %s", bin, cli_store);
+    assert_int_equal(run_cmd(cmd, &out), 0);
+    assert_non_null(strstr(out, "3 runs, 3 complete"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s show %s 2", bin, cli_store);
+    assert_int_equal(run_cmd(cmd, &out), 0);
+    assert_non_null(strstr(out, "prompt"));
+    assert_non_null(strstr(out, "'Q'"));
+    free(out);
+    // a run id that does not exist
+    snprintf(cmd, sizeof cmd, "%s show %s 77", bin, cli_store);
+    assert_int_not_equal(run_cmd(cmd, &out), 0);
+    assert_non_null(strstr(out, "run 77 does not exist"));
+    free(out);
+    // a hook that was not recorded
+    snprintf(cmd, sizeof cmd, "%s export %s --hook blocks.0.hook_mlp_out --positions last-prompt -o %s/x.npy", bin, cli_store, dir);
+    assert_int_not_equal(run_cmd(cmd, &out), 0);
+    assert_non_null(strstr(out, "hook 'blocks.0.hook_mlp_out' was not recorded"));
+    free(out);
+    // not a store
+    snprintf(cmd, sizeof cmd, "%s runs %s", bin, dataset_path);
+    assert_int_not_equal(run_cmd(cmd, &out), 0);
+    assert_non_null(strstr(out, "not a probelab store"));
+    free(out);
+    // a dataset line that does not parse: the error names the line; the store is untouched
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/bad.jsonl", dir);
+    FILE *f = fopen(bad, "w");
+    fprintf(f, "{\"id\":\"a\",\"task\":\"arith\",\"prompt\":\"Q:1+1=?\",\"cot\":\"\",\"answer\":\"2\",\"difficulty\":1,\"meta\":{}}\n");
+    fprintf(f, "{\"id\":\"b\",\"task\":\"arith\",\"prompt\":\"Q:1+2=?\",\"cot\":\"\",\"answer\":\"3\",\"difficulty\":1,\"meta\":{}}\n");
+    fprintf(f, "{\"id\":\"c\", this is not json\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s trace %s --dataset %s --store %s --max-new 4", bin, model_path, bad, cli_store);
+    assert_int_not_equal(run_cmd(cmd, &out), 0);
+    printf("bad dataset: %s", out);
+    assert_non_null(strstr(out, "bad.jsonl:3"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s runs %s", bin, cli_store);
+    assert_int_equal(run_cmd(cmd, &out), 0);
+    assert_non_null(strstr(out, "3 runs, 3 complete"));
+    free(out);
+    // --record glob that matches nothing
+    snprintf(cmd, sizeof cmd, "%s trace %s --dataset %s --store %s --record 'blocks.*.hook_nope'", bin, model_path,
+             dataset_path, cli_store);
+    assert_int_not_equal(run_cmd(cmd, &out), 0);
+    assert_non_null(strstr(out, "matches no hook point"));
+    free(out);
+    // rerun resumes: nothing new with the same settings
+    snprintf(cmd, sizeof cmd, "%s trace %s --dataset %s --store %s --record 'blocks.*.hook_resid_post' --max-new 16 --limit 3",
+             bin, model_path, dataset_path, cli_store);
+    assert_int_equal(run_cmd(cmd, &out), 0);
+    assert_non_null(strstr(out, "traced 0 runs (3 skipped"));
+    free(out);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(traced_values_match_recomputation),
+        cmocka_unit_test(cli_commands_and_bad_input),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
