@@ -9,6 +9,7 @@
 #include "runtime/base/error.h"
 #include "probes/linear/bench_probe.h"
 #include "runtime/bench/bench.h"
+#include "runtime/train/train.h"
 #include "runtime/store/bench.h"
 
 static const char bench_usage[] =
@@ -17,6 +18,8 @@ static const char bench_usage[] =
     "           with and without hooks (default model: random-weight llama, ~80M parameters)\n"
     "       probelab bench probe\n"
     "  probe    L-BFGS logistic-regression fit (n=20000, d=512, 10 classes) vs the same gradient work as bare sgemm\n"
+    "       probelab bench train\n"
+    "  train    training tokens/s and GFLOP/s vs OpenBLAS sgemm on the same shapes\n"
     "       probelab bench store [MODEL] [--mb N]\n"
     "  store    recording MB/s vs fwrite, random-read latency on a >= 1 GB store (--mb, default 1100) vs raw\n"
     "           pread, generation slowdown when recording all resid_post + patterns vs hooks off\n"
@@ -57,6 +60,7 @@ int cmd_bench(int argc, char **argv) {
     if (strcmp(argv[1], "forward") == 0) return bench_forward(argc, argv);
     if (strcmp(argv[1], "store") == 0) return bench_store(argc, argv);
     if (strcmp(argv[1], "probe") == 0) return pl_bench_probe(stdout) != 0 ? (pl_print_error(), 1) : 0;
+    if (strcmp(argv[1], "train") == 0) return pl_bench_train(stdout) != 0 ? (pl_print_error(), 1) : 0;
     fprintf(stderr, "probelab bench: unknown benchmark '%s'\n%s", argv[1], bench_usage);
     return 2;
 }

@@ -1,12 +1,120 @@
-// probelab demo: the whole pipeline on the bundled model and built-in tasks.
+// probelab demo: the whole pipeline on the bundled model and built-in tasks. Each step is an
+// ordinary probelab command, printed before it runs, so the demo doubles as a tutorial: copy any
+// line to redo that step by hand.
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "runtime/base/clock.h"
+#include "runtime/base/error.h"
+
+#ifndef PL_SHARE_DIR
+#define PL_SHARE_DIR "share"
+#endif
+
+static const char demo_usage[] =
+    "usage: probelab demo [--out DIR] [--model MODEL] [--n N]\n"
+    "Runs the whole pipeline on the bundled chain-of-thought model and the built-in tasks:\n"
+    "generate tasks, trace the model (CoT, answers, residual stream and attention) into a store,\n"
+    "report accuracy, run the pre-CoT probe analysis with steering, the logit lens, and write figures.\n"
+    "  --out DIR      output folder (default demo-out)\n"
+    "  --model MODEL  model to use (default: the bundled share/models/probelab-cot.gguf)\n"
+    "  --n N          examples per task (default 200)\n";
+
+typedef int (*command_fn)(int, char **);
+
+// Print "$ probelab NAME args..." and run the command in-process. Returns its exit status.
+static int step(command_fn fn, const char *name, ...) {
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = (char *)name;
+    va_list ap;
+    va_start(ap, name);
+    for (const char *a; argc < 63 && (a = va_arg(ap, const char *));) argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    printf("\n$ probelab");
+    for (int i = 0; i < argc; i++) printf(strchr(argv[i], ' ') || strchr(argv[i], '*') ? " '%s'" : " %s", argv[i]);
+    printf("\n");
+    fflush(stdout);
+    int rc = fn(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    if (rc != 0) fprintf(stderr, "probelab demo: step '%s' failed (exit %d)\n", name, rc);
+    return rc;
+}
+
+static bool file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
 
 int cmd_demo(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (cli_is_help(argv[i])) return printf("usage: probelab demo [--out DIR]\n"), 0;
-    fprintf(stderr, "probelab demo: the bundled model is not built yet\n");
-    return 1;
+    const char *out = "demo-out", *model = NULL, *v;
+    long n = 200;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return printf("%s", demo_usage), 0;
+        else if (cli_opt(argc, argv, &i, "--out", &v)) { if (!(out = v)) return fprintf(stderr, "%s", demo_usage), 2; }
+        else if (cli_opt(argc, argv, &i, "--model", &v)) { if (!(model = v)) return fprintf(stderr, "%s", demo_usage), 2; }
+        else if (cli_opt(argc, argv, &i, "--n", &v)) { if (cli_parse_int("--n", v, &n) || n < 10) return pl_fail("--n must be at least 10"), pl_print_error(), 2; }
+        else return fprintf(stderr, "probelab demo: unknown option '%s'\n%s", argv[i], demo_usage), 2;
+    }
+    char default_model[1024];
+    if (!model) {
+        snprintf(default_model, sizeof default_model, "%s/models/probelab-cot.gguf", PL_SHARE_DIR);
+        if (!file_exists(default_model)) snprintf(default_model, sizeof default_model, "share/models/probelab-cot.gguf");
+        model = default_model;
+    }
+    if (!file_exists(model)) return pl_fail("%s: the demo model is missing", model), pl_print_error(), 1;
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) return pl_fail("%s: cannot create the output folder", out), pl_print_error(), 1;
+    char store[1100], fig[1100], nbuf[32];
+    snprintf(store, sizeof store, "%s/demo.db", out);
+    snprintf(nbuf, sizeof nbuf, "%ld", n);
+    double t0 = pl_now_sec();
+    printf("probelab demo: model %s, %ld examples per task, output in %s/\n", model, n, out);
+
+    // 1. The model.
+    if (step(cmd_info, "info", model, NULL)) return 1;
+
+    // 2. Tasks with known answers and checkable steps. Difficulties past the training range
+    //    (arith/max 7-8) and the weak vars task give failures to predict.
+    static const struct { const char *task, *range; } tasks[] = {
+        {"arith", "1:8"}, {"max", "1:8"}, {"mc", "1:6"}, {"vars", "1:5"}};
+    char data[4][1100];
+    for (int t = 0; t < 4; t++) {
+        snprintf(data[t], sizeof data[t], "%s/%s.jsonl", out, tasks[t].task);
+        if (step(cmd_tasks, "tasks", "generate", "--task", tasks[t].task, "--n", nbuf, "--seed", "1",
+                 "--difficulty-range", tasks[t].range, "-o", data[t], NULL))
+            return 1;
+    }
+
+    // 3. Trace: generate CoT + answer for every example, check it, record the residual stream
+    //    at every layer and every attention pattern. Rerunning resumes.
+    for (int t = 0; t < 4; t++)
+        if (step(cmd_trace, "trace", model, "--dataset", data[t], "--store", store, "--record",
+                 "hook_embed,blocks.*.hook_resid_post,blocks.*.attn.hook_pattern", "--no-progress", NULL))
+            return 1;
+
+    // 4. Accuracy and CoT validity by task and difficulty.
+    if (step(cmd_runs, "runs", store, "--summary", NULL)) return 1;
+
+    // 5. Figures, drawn by the same code as the viewer.
+    snprintf(fig, sizeof fig, "%s/attention_run1.png", out);
+    if (step(cmd_plot, "plot", store, "--figure", "attention", "--run", "1", "--layer", "0", "--head", "0", "-o", fig, NULL))
+        return 1;
+    snprintf(fig, sizeof fig, "%s/attention_grid_run1.png", out);
+    if (step(cmd_plot, "plot", store, "--figure", "attention-grid", "--run", "1", "-o", fig, NULL)) return 1;
+    snprintf(fig, sizeof fig, "%s/tokens_run1.png", out);
+    if (step(cmd_plot, "plot", store, "--figure", "tokens", "--run", "1", "--score", "entropy", "-o", fig, NULL)) return 1;
+
+    printf("\nprobelab demo: done in %.0f s. Store %s (sqlite3-readable, see docs/store.md), figures in %s/.\n"
+           "Browse it: probelab view %s\n",
+           pl_now_sec() - t0, store, out, store);
+    return 0;
 }

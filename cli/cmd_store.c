@@ -186,15 +186,56 @@ done:
 
 static void runs_help(FILE *out) {
     fprintf(out,
-            "usage: probelab runs S.db [--status STATUS] [--task TASK] [--correct 0|1] [--limit N] [--hooks]\n"
+            "usage: probelab runs S.db [--status STATUS] [--task TASK] [--correct 0|1] [--limit N] [--hooks|--summary]\n"
             "List the runs of a store: id, status, task, difficulty, tokens, correct and the extracted answer.\n"
-            "  --hooks   list the recorded hooks and the analyses instead\n");
+            "  --hooks    list the recorded hooks and the analyses instead\n"
+            "  --summary  final-answer accuracy and valid-CoT rate by task and difficulty (complete runs)\n");
 }
+
+static int by_task_difficulty(const void *a, const void *b) {
+    const pl_run_info *x = a, *y = b;
+    int c = strcmp(x->task, y->task);
+    if (c) return c;
+    if (x->difficulty != y->difficulty) return x->difficulty - y->difficulty;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+// Accuracy (label 'correct') and the share of runs whose every CoT step is valid (label
+// 'steps_valid') by task and difficulty.
+static int print_summary(pl_store *s, pl_run_filter f) {
+    f.status = "complete";
+    pl_run_info *runs;
+    int n;
+    if (pl_store_list_runs(s, &f, &runs, &n) != 0) return -1;
+    qsort(runs, (size_t)n, sizeof *runs, by_task_difficulty);
+    printf("%-8s %4s %6s %9s %10s\n", "task", "diff", "runs", "accuracy", "valid CoT");
+    int i = 0;
+    while (i < n) {
+        int j = i, n_correct = 0, n_valid = 0, n_labelled = 0;
+        for (; j < n && strcmp(runs[j].task, runs[i].task) == 0 && runs[j].difficulty == runs[i].difficulty; j++) {
+            char buf[32];
+            n_correct += runs[j].correct == 1;
+            int got = pl_store_get_label(s, runs[j].id, "steps_valid", buf, sizeof buf);
+            if (got < 0) {
+                free(runs);
+                return -1;
+            }
+            if (got == 1) n_labelled++, n_valid += strcmp(buf, "1") == 0;
+        }
+        char valid[16] = "-";
+        if (n_labelled) snprintf(valid, sizeof valid, "%.0f%%", 100.0 * n_valid / n_labelled);
+        printf("%-8s %4d %6d %8.0f%% %10s\n", runs[i].task, runs[i].difficulty, j - i, 100.0 * n_correct / (j - i), valid);
+        i = j;
+    }
+    free(runs);
+    return 0;
+}
+
 
 int cmd_runs(int argc, char **argv) {
     const char *path = NULL, *value;
     pl_run_filter f = pl_run_filter_any();
-    bool hooks = false;
+    bool hooks = false, summary = false;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) return runs_help(stdout), 0;
         if (cli_opt(argc, argv, &i, "--status", &value)) {
@@ -213,6 +254,8 @@ int cmd_runs(int argc, char **argv) {
             f.limit = (int)v;
         } else if (strcmp(argv[i], "--hooks") == 0) {
             hooks = true;
+        } else if (strcmp(argv[i], "--summary") == 0) {
+            summary = true;
         } else if (argv[i][0] == '-' || path) {
             fprintf(stderr, "probelab runs: unexpected argument '%s'\n", argv[i]);
             return runs_help(stderr), 2;
@@ -236,6 +279,10 @@ int cmd_runs(int argc, char **argv) {
         for (int i = 0; i < n; i++) printf("  %s\n", names[i]);
         pl_strings_free(names, n);
         status = 0;
+        goto fail;
+    }
+    if (summary) {
+        if (print_summary(s, f) == 0) status = 0;
         goto fail;
     }
     pl_run_info *runs;

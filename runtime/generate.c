@@ -74,8 +74,7 @@ int32_t pl_sample(const float *logits, int V, const pl_sample_params *p, uint64_
     return chosen;
 }
 
-// log p(id) and entropy of softmax(logits) at temperature 1.
-static void logprob_entropy(const float *logits, int V, int32_t id, float *logprob, float *entropy) {
+void pl_logprob_entropy(const float *logits, int V, int32_t id, float *logprob, float *entropy) {
     float max = logits[0];
     for (int i = 1; i < V; i++)
         if (logits[i] > max) max = logits[i];
@@ -120,7 +119,7 @@ int pl_generate(pl_session *s, const int32_t *prompt, int n_prompt, const pl_sam
     for (int i = 0; i < p->max_new; i++) {
         const float *row = last;
         int32_t id = pl_sample(row, V, p, &rng);
-        logprob_entropy(row, V, id, &out->logprobs[out->n], &out->entropies[out->n]);
+        pl_logprob_entropy(row, V, id, &out->logprobs[out->n], &out->entropies[out->n]);
         out->ids[out->n++] = id;
         bool keep_going = on_token ? on_token(id, i, user) : true;
         if (p->stop_at_eos && id == eos) {

@@ -64,6 +64,9 @@ int pl_generate(pl_session *s, const int32_t *prompt, int n_prompt, const pl_sam
                 void *user, pl_generation *out);
 void pl_generation_free(pl_generation *g);
 
+// log p(id) and the entropy (nats) of softmax(logits[V]) at temperature 1, computed in double.
+void pl_logprob_entropy(const float *logits, int V, int32_t id, float *logprob, float *entropy);
+
 // Sample one id from logits[V] (temperature/top-k/top-p; greedy if temperature <= 0).
 int32_t pl_sample(const float *logits, int V, const pl_sample_params *p, uint64_t *rng_state);
 

@@ -295,6 +295,53 @@ static void test_gguf_writer_types(void **state) {
     free(bytes);
 }
 
+// The bundled model answers easy in-distribution items (difficulty 2) and fails more at the unseen
+// difficulty 8 (docs/training.md has the full table).
+static double bundled_accuracy(pl_session *s, const pl_model *m, const char *task, int difficulty, int n) {
+    pl_dataset ds;
+    assert_int_equal(pl_task_generate(&ds, task, n, 77, difficulty, difficulty), 0);
+    pl_sample_params p = pl_sample_defaults();
+    p.temperature = 0;
+    const char *stops[] = {"\n"};
+    p.stop_strings = stops;
+    p.n_stop_strings = 1;
+    int correct = 0;
+    for (int i = 0; i < ds.n; i++) {
+        int32_t *ids = NULL;
+        int n_prompt = pl_tokenizer_encode(m->tokenizer, ds.items[i].prompt, true, &ids);
+        assert_true(n_prompt > 0);
+        p.max_new = 100;
+        pl_generation g;
+        assert_int_equal(pl_generate(s, ids, n_prompt, &p, NULL, NULL, &g), 0);
+        char *text = pl_tokenizer_decode(m->tokenizer, g.ids, g.n);
+        pl_cot_check c;
+        assert_int_equal(pl_check_cot(&c, &ds.items[i], text), 0);
+        correct += c.correct;
+        free(text), free(ids);
+        pl_generation_free(&g);
+    }
+    pl_dataset_free(&ds);
+    return (double)correct / n;
+}
+
+static void test_bundled_model(void **state) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/share/models/probelab-cot.gguf", test_source_dir());
+    pl_model *m = NULL;
+    if (pl_model_load(path, &m) != 0) fail_msg("%s", pl_errmsg());
+    assert_int_equal(pl_model_n_params(m), 832896);
+    pl_session *s = NULL;
+    assert_int_equal(pl_session_new(m, 0, &s), 0);
+    double arith2 = bundled_accuracy(s, m, "arith", 2, 20), max2 = bundled_accuracy(s, m, "max", 2, 20);
+    double arith8 = bundled_accuracy(s, m, "arith", 8, 20);
+    printf("bundled model: arith-2 %.0f%%, max-2 %.0f%%, arith-8 (unseen length) %.0f%%\n", 100 * arith2, 100 * max2,
+           100 * arith8);
+    assert_true(arith2 >= 0.95 && max2 >= 0.95);
+    assert_true(arith8 <= 0.6);
+    pl_session_free(s);
+    pl_model_free(m);
+}
+
 static void test_train_command(void **state) {
     char cmd[2048], *out = NULL;
     const char *dir = test_tmpdir();
@@ -345,6 +392,7 @@ int main(void) {
         cmocka_unit_test(test_deterministic_for_a_seed),
         cmocka_unit_test(test_export_reloads_with_same_logits),
         cmocka_unit_test(test_gguf_writer_types),
+        cmocka_unit_test(test_bundled_model),
         cmocka_unit_test(test_train_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -118,12 +118,14 @@ static int bench_write(FILE *out, const char *dir, int n_runs, char *store_path,
     for (size_t i = 0; i < (size_t)W_T * W_D; i++) rows[i] = sinf((float)i * 0.001f);
     snprintf(store_path, store_path_size, "%s/bench.db", dir);
     double best_base = 1e30, best_nosync = 1e30, best_rec = 1e30, sum_base = 0, sum_rec = 0;
+    double t_base[ROUNDS], t_rec[ROUNDS];
     for (int round = 0; round < ROUNDS; round++) {
         double nosync, tb = fwrite_round(dir, rows, per_round, &nosync);
         double tr = tb < 0 ? -1 : recorder_round(store_path, rows, per_round);
         if (tb < 0 || tr < 0) return free(rows), -1;
         best_base = fmin(best_base, tb), best_nosync = fmin(best_nosync, nosync), best_rec = fmin(best_rec, tr);
         sum_base += tb, sum_rec += tr;
+        t_base[round] = tb, t_rec[round] = tr;
     }
     free(rows);
     double base_mbs = round_mb / best_base, nosync_mbs = round_mb / best_nosync, rec_mbs = round_mb / best_rec;
@@ -134,6 +136,9 @@ static int bench_write(FILE *out, const char *dir, int n_runs, char *store_path,
             base_mbs, *ratio_out);
     fprintf(out, "           (all rounds: ratio %.2f; fwrite to the page cache alone, without the sync: %.0f MB/s)\n",
             sum_base / sum_rec, nosync_mbs);
+    fprintf(out, "           per round, ms (recorder / fwrite+fdatasync):");
+    for (int round = 0; round < ROUNDS; round++) fprintf(out, " %.0f/%.0f", t_rec[round] * 1e3, t_base[round] * 1e3);
+    fprintf(out, "\n");
     return 0;
 }
 

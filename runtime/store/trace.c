@@ -30,21 +30,13 @@ typedef struct {
 
 static void on_logits(const pl_hook_event *ev, void *user) {
     prompt_scores *ps = user;
-    if (ev->pos0 != 0) return;  // decode steps: pl_generate scores those itself
-    int V = ev->row_size;
-    for (int r = 0; r < ev->n_pos && r + 1 < ps->n_prompt; r++) {
-        const float *row = ev->data + (size_t)r * V;
-        float max = row[0];
-        for (int i = 1; i < V; i++) max = row[i] > max ? row[i] : max;
-        double z = 0, ez = 0;
-        for (int i = 0; i < V; i++) {
-            double e = exp((double)row[i] - max);
-            z += e;
-            ez += e * ((double)row[i] - max);
-        }
-        double logz = log(z);
-        ps->logprob[r + 1] = (float)((double)row[ps->ids[r + 1]] - max - logz);
-        ps->entropy[r + 1] = (float)(logz - ez / z);
+    // Prefill rows (possibly in several chunks) score the next prompt token; decode steps are
+    // scored by pl_generate itself.
+    for (int r = 0; r < ev->n_pos; r++) {
+        int pos = ev->pos0 + r;
+        if (pos + 1 >= ps->n_prompt) break;
+        pl_logprob_entropy(ev->data + (size_t)r * ev->row_size, ev->row_size, ps->ids[pos + 1], &ps->logprob[pos + 1],
+                           &ps->entropy[pos + 1]);
     }
 }
 
