@@ -51,14 +51,6 @@ static size_t byte_symbol_utf8(uint8_t byte, char out[2]) {
     return 2;
 }
 
-static size_t utf8_char_len(unsigned char c) {
-    if (c < 0x80) return 1;
-    if ((c & 0xe0) == 0xc0) return 2;
-    if ((c & 0xf0) == 0xe0) return 3;
-    if ((c & 0xf8) == 0xf0) return 4;
-    return 1;
-}
-
 static uint32_t utf8_decode(const unsigned char *s, size_t n) {
     if (n == 1) return s[0];
     uint32_t cp = s[0] & (0x7f >> n);
@@ -72,7 +64,7 @@ static char *symbols_to_bytes(const char *text, size_t *out_len) {
     size_t len = strlen(text), o = 0;
     char *out = malloc(len + 1);
     for (size_t i = 0; i < len;) {
-        size_t n = utf8_char_len((unsigned char)text[i]);
+        size_t n = pl_utf8_char_len((unsigned char)text[i]);
         if (i + n > len) n = len - i;
         int b = pl_bpe_codepoint_to_byte(utf8_decode((const unsigned char *)text + i, n));
         if (b >= 0) out[o++] = (char)b;
@@ -313,7 +305,7 @@ static void bpe_piece(const pl_tokenizer *t, bpe_scratch *s, const char *bytes, 
         }
         // A merged symbol missing from the vocabulary (a malformed file): fall back to its characters.
         for (size_t k = sym->start; k < sym->start + sym->len;) {
-            size_t cl = utf8_char_len((unsigned char)s->mapped[k]);
+            size_t cl = pl_utf8_char_len((unsigned char)s->mapped[k]);
             int32_t cid = pl_strmap_get(&t->vocab, s->mapped + k, cl);
             if (cid < 0) cid = t->unk;
             if (cid >= 0) pl_ids_push(ids, n, cap, cid);
@@ -346,7 +338,7 @@ static int split_segment(const pl_tokenizer *t, bpe_scratch *s, pcre2_match_data
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         size_t ms = ov[0], me = ov[1];
         if (me == ms) {  // an empty match splits nothing; step over one character
-            pos = ms + utf8_char_len((unsigned char)text[ms]);
+            pos = ms + pl_utf8_char_len((unsigned char)text[ms]);
             continue;
         }
         if (ms > done) bpe_piece(t, s, text + done, ms - done, ids, n, cap);

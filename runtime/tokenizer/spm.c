@@ -74,14 +74,6 @@ static void try_bigram(const pl_tokenizer *t, const spm_symbol *sym, int left, i
     heap_push(heap, (spm_bigram){left, right, t->scores[id], len});
 }
 
-static size_t utf8_char_len(unsigned char c) {
-    if (c < 0x80) return 1;
-    if ((c & 0xe0) == 0xc0) return 2;
-    if ((c & 0xf0) == 0xe0) return 3;
-    if ((c & 0xf8) == 0xf0) return 4;
-    return 1;
-}
-
 int pl_spm_encode(const pl_tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *n, size_t *cap) {
     if (len == 0) return 0;  // llama.cpp adds no dummy prefix to empty text
     // Normalize: dummy prefix, spaces -> U+2581.
@@ -99,7 +91,7 @@ int pl_spm_encode(const pl_tokenizer *t, const char *text, size_t len, int32_t *
     spm_symbol *sym = malloc(nl * sizeof *sym);
     int n_sym = 0;
     for (size_t off = 0; off < nl;) {
-        size_t cl = utf8_char_len((unsigned char)norm[off]);
+        size_t cl = pl_utf8_char_len((unsigned char)norm[off]);
         if (off + cl > nl) cl = nl - off;
         sym[n_sym] = (spm_symbol){n_sym - 1, -1, norm + off, cl};
         if (n_sym > 0) sym[n_sym - 1].next = n_sym;

@@ -55,6 +55,14 @@ void pl_ids_push(int32_t **ids, size_t *n, size_t *cap, int32_t id) {
     (*ids)[(*n)++] = id;
 }
 
+size_t pl_utf8_char_len(unsigned char lead) {
+    if (lead < 0x80) return 1;
+    if ((lead & 0xe0) == 0xc0) return 2;
+    if ((lead & 0xf0) == 0xe0) return 3;
+    if ((lead & 0xf8) == 0xf0) return 4;
+    return 1;  // a stray continuation byte stands alone
+}
+
 bool pl_utf8_valid(const char *text, size_t len, size_t *bad_offset) {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;

@@ -44,6 +44,8 @@ struct pl_tokenizer {
 // spm.c / bpe.c entry points used by tokenizer.c
 int pl_spm_encode(const pl_tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *n, size_t *cap);
 int pl_bpe_encode(const pl_tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *n, size_t *cap);
+// Length of the UTF-8 sequence a lead byte starts (1 for ASCII and for invalid bytes).
+size_t pl_utf8_char_len(unsigned char lead);
 // Append one id to a growable array.
 void pl_ids_push(int32_t **ids, size_t *n, size_t *cap, int32_t id);
 
