@@ -25,7 +25,7 @@ static const char demo_usage[] =
     "report accuracy, run the pre-CoT probe analysis with steering, the logit lens, and write figures.\n"
     "  --out DIR      output folder (default demo-out)\n"
     "  --model MODEL  model to use (default: the bundled share/models/probelab-cot.gguf)\n"
-    "  --n N          examples per task (default 200)\n";
+    "  --n N          examples per task (default 400; the pre-CoT probes need a few hundred)\n";
 
 typedef int (*command_fn)(int, char **);
 
@@ -57,7 +57,7 @@ static bool file_exists(const char *path) {
 
 int cmd_demo(int argc, char **argv) {
     const char *out = "demo-out", *model = NULL, *v;
-    long n = 200;
+    long n = 400;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) return printf("%s", demo_usage), 0;
         else if (cli_opt(argc, argv, &i, "--out", &v)) { if (!(out = v)) return fprintf(stderr, "%s", demo_usage), 2; }
@@ -104,13 +104,41 @@ int cmd_demo(int argc, char **argv) {
     // 4. Accuracy and CoT validity by task and difficulty.
     if (step(cmd_runs, "runs", store, "--summary", NULL)) return 1;
 
-    // 5. Figures, drawn by the same code as the viewer.
+    // 5. Pre-CoT analysis: probes on the residual stream at the last prompt token, by layer, for
+    //    the model's own answer and the gold answer, with baselines; steering along the probe
+    //    direction vs an orthogonal control; the automatic CoT taxonomy of steered runs.
+    if (step(cmd_precot, "precot", store, "--n-steer", "10", "--alphas=-1,-0.5,-0.25,0,0.25,0.5,1", "--folds", "3",
+             "--bootstrap", "200", NULL))
+        return 1;
+
+    // 6. A failure probe: can the residual stream before the CoT tell whether the answer will be
+    //    right? Then score every token of a few runs with it, for the viewer's token view.
+    if (step(cmd_probe, "probe", "train", store, "--hook", "blocks.*.hook_resid_post", "--at", "last-prompt", "--label",
+             "correct", "--name", "demo-", "--folds", "3", "--bootstrap", "200", NULL))
+        return 1;
+    const char *probe = "demo-correct@last-prompt/blocks.3.hook_resid_post";
+    if (step(cmd_probe, "probe", "apply", store, probe, "--runs", "1,2,3,4,5,6,7,8", NULL)) return 1;
+
+    // 7. Logit lens of one run: where in depth the answer appears.
+    if (step(cmd_lens, "lens", store, "--run", "1", NULL)) return 1;
+
+    // 8. Figures, drawn by the same code as the viewer.
+    static const char *const analyses[] = {"precot.auroc_by_layer", "precot.accuracy_by_layer", "precot.flip_rate",
+                                           "precot.taxonomy", "lens.1"};
+    for (size_t i = 0; i < sizeof analyses / sizeof analyses[0]; i++) {
+        snprintf(fig, sizeof fig, "%s/%s.png", out, analyses[i]);
+        if (step(cmd_plot, "plot", store, "--figure", analyses[i], "-o", fig, NULL)) return 1;
+    }
     snprintf(fig, sizeof fig, "%s/attention_run1.png", out);
     if (step(cmd_plot, "plot", store, "--figure", "attention", "--run", "1", "--layer", "0", "--head", "0", "-o", fig, NULL))
         return 1;
     snprintf(fig, sizeof fig, "%s/attention_grid_run1.png", out);
     if (step(cmd_plot, "plot", store, "--figure", "attention-grid", "--run", "1", "-o", fig, NULL)) return 1;
-    snprintf(fig, sizeof fig, "%s/tokens_run1.png", out);
+    char score[256];
+    snprintf(score, sizeof score, "probe:%s", probe);
+    snprintf(fig, sizeof fig, "%s/tokens_run1_probe.png", out);
+    if (step(cmd_plot, "plot", store, "--figure", "tokens", "--run", "1", "--score", score, "-o", fig, NULL)) return 1;
+    snprintf(fig, sizeof fig, "%s/tokens_run1_entropy.png", out);
     if (step(cmd_plot, "plot", store, "--figure", "tokens", "--run", "1", "--score", "entropy", "-o", fig, NULL)) return 1;
 
     printf("\nprobelab demo: done in %.0f s. Store %s (sqlite3-readable, see docs/store.md), figures in %s/.\n"
