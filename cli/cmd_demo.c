@@ -123,8 +123,8 @@ int cmd_demo(int argc, char **argv) {
     if (step(cmd_lens, "lens", store, "--run", "1", NULL)) return 1;
 
     // 8. Figures, drawn by the same code as the viewer.
-    static const char *const analyses[] = {"precot.auroc_by_layer", "precot.accuracy_by_layer", "precot.flip_rate",
-                                           "precot.taxonomy", "lens.1"};
+    static const char *const analyses[] = {"precot.auroc_by_layer", "precot.accuracy_by_layer",
+                                           "precot.selectivity_by_layer", "precot.flip_rate", "precot.taxonomy", "lens.1"};
     for (size_t i = 0; i < sizeof analyses / sizeof analyses[0]; i++) {
         snprintf(fig, sizeof fig, "%s/%s.png", out, analyses[i]);
         if (step(cmd_plot, "plot", store, "--figure", analyses[i], "-o", fig, NULL)) return 1;
@@ -137,9 +137,13 @@ int cmd_demo(int argc, char **argv) {
     char score[256];
     snprintf(score, sizeof score, "probe:%s", probe);
     snprintf(fig, sizeof fig, "%s/tokens_run1_probe.png", out);
-    if (step(cmd_plot, "plot", store, "--figure", "tokens", "--run", "1", "--score", score, "-o", fig, NULL)) return 1;
+    if (step(cmd_plot, "plot", store, "--figure", "tokens", "--run", "1", "--score", score, "--size", "1280x240", "-o", fig,
+             NULL))
+        return 1;
     snprintf(fig, sizeof fig, "%s/tokens_run1_entropy.png", out);
-    if (step(cmd_plot, "plot", store, "--figure", "tokens", "--run", "1", "--score", "entropy", "-o", fig, NULL)) return 1;
+    if (step(cmd_plot, "plot", store, "--figure", "tokens", "--run", "1", "--score", "entropy", "--size", "1280x240", "-o",
+             fig, NULL))
+        return 1;
 
     printf("\nprobelab demo: done in %.0f s. Store %s (sqlite3-readable, see docs/store.md), figures in %s/.\n"
            "Browse it: probelab view %s\n",

@@ -10,13 +10,15 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: probelab plot STORE.db --figure NAME [--run R] [--layer L --head H] [--score S]\n"
+            "usage: probelab plot STORE.db --figure NAME [--series GLOB] [--run R] [--layer L --head H] [--score S]\n"
             "                     [--tokens FIRST:COUNT] [--size WxH] [--theme light|dark] -o OUT.png|svg|pdf\n"
             "       probelab plot STORE.db --figure list\n"
             "       probelab plot --sample-store NEW.db [--runs N] [--long-run TOKENS]\n"
             "Draw a figure of a trace store to a PNG, SVG or PDF file with the viewer's drawing code.\n"
             "  --figure NAME        attention, attention-grid, tokens, or the name of an analysis in the store;\n"
             "                       `--figure list` prints the figures this store can draw\n"
+            "  --series GLOB        analyses: draw only the series matching GLOB (e.g. 'arith/*', '*/answer');\n"
+            "                       default: the series the analysis shows by default (usually all)\n"
             "  --run R              run for attention/tokens figures (default: the first run)\n"
             "  --layer L, --head H  attention layer and head (default 0, 0)\n"
             "  --score S            token colouring: logprob, entropy or probe:NAME (default: first probe)\n"
@@ -42,7 +44,7 @@ static int parse_long(const char *opt, const char *value, long *out) {
 }
 
 int cmd_plot(int argc, char **argv) {
-    const char *store = NULL, *figure = NULL, *output = NULL, *score = NULL, *sample = NULL, *value;
+    const char *store = NULL, *figure = NULL, *output = NULL, *score = NULL, *sample = NULL, *series = NULL, *value;
     long run = 0, layer = 0, head = 0, runs = 200, long_run = 0, width = 1280, height = 800;
     long tok_lo = 0, tok_n = 0;
     pl_theme theme = PL_THEME_LIGHT;
@@ -53,6 +55,8 @@ int cmd_plot(int argc, char **argv) {
             if (!(figure = value)) return usage_error("--figure needs a value");
         } else if (cli_opt(argc, argv, &i, "-o", &value) || cli_opt(argc, argv, &i, "--output", &value)) {
             if (!(output = value)) return usage_error("-o needs a file name");
+        } else if (cli_opt(argc, argv, &i, "--series", &value)) {
+            if (!(series = value)) return usage_error("--series needs a glob, e.g. 'arith/*'");
         } else if (cli_opt(argc, argv, &i, "--score", &value)) {
             if (!(score = value)) return usage_error("--score needs a value");
         } else if (cli_opt(argc, argv, &i, "--sample-store", &value)) {
@@ -119,6 +123,7 @@ int cmd_plot(int argc, char **argv) {
     o.layer = (int)layer;
     o.head = (int)head;
     o.score = score;
+    o.series = series;
     o.token_lo = tok_lo;
     o.token_count = tok_n;
     o.theme = theme;

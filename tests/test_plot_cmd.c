@@ -213,16 +213,132 @@ static void test_tokens_coloured_by_probe(void **state) {
     sqlite3_finalize(st);
     sqlite3_close(db);
     assert_true(n >= 20);
-    double m = 0;
-    for (int i = 0; i < n; i++) m = fmax(m, fabs(values[i]));
+    // A classifier probe's outputs are probabilities: the scale is fixed at 0..1 (white at 0.5,
+    // undecided), not stretched to the run's values.
+    int near_half = 0;
     for (int i = 0; i < n; i++) {
         pl_rect r;
         assert_int_equal(pl_axes_token_rect(ax, i, &r), 0);
         // The box's top-left inner corner holds the background colour, clear of the text.
-        px_rgb want = to_px(pl_colormap_eval(PL_CMAP_DIVERGING, (values[i] + m) / (2 * m)));
+        px_rgb want = to_px(pl_colormap_eval(PL_CMAP_DIVERGING, values[i])), got = pixel(img, r.x + 1.5, r.y + 1.5);
         char what[64];
         snprintf(what, sizeof what, "token %d (score %.3f)", i, values[i]);
-        assert_color_near(pixel(img, r.x + 1.5, r.y + 1.5), want, 2, what);
+        assert_color_near(got, want, 2, what);
+        if (fabs(values[i] - 0.5) < 0.1) {
+            // Close to p = 0.5 the box is nearly white (RdBu's middle is #f7f7f7), never red or blue.
+            assert_true(got.r > 200 && got.g > 200 && got.b > 200);
+            near_half++;
+        }
+    }
+    assert_true(near_half >= 3);
+    cairo_surface_destroy(img);
+    pl_figure_free(fig);
+}
+
+// Pixels of colour c (within tol) inside rectangle r of img.
+static int count_color(cairo_surface_t *img, pl_rect r, px_rgb c, int tol) {
+    int count = 0;
+    for (int y = (int)ceil(r.y) + 1; y < (int)(r.y + r.h) - 1; y++)
+        for (int x = (int)ceil(r.x) + 1; x < (int)(r.x + r.w) - 1; x++) {
+            px_rgb p = pixel(img, x, y);
+            count += abs(p.r - c.r) <= tol && abs(p.g - c.g) <= tol && abs(p.b - c.b) <= tol;
+        }
+    return count;
+}
+
+// The sample's probe.auroc_by_task: AUROC of task t at layer l.
+static double task_auroc(int t, int l) { return t ? 0.55 + 0.2 * l / 7.0 : 0.5 + 0.4 / (1 + exp(-(l - 3.0))); }
+
+static void test_small_multiples(void **state) {
+    const int W = 1200, H = 600;
+    char png[700];
+    snprintf(png, sizeof png, "%s/by_task.png", dir);
+    char *out = NULL;
+    int rc = probelab(&out, "plot '%s' --figure probe.auroc_by_task --size %dx%d -o '%s'", store, W, H, png);
+    if (rc != 0) print_error("%s", out);
+    free(out);
+    assert_int_equal(rc, 0);
+    pl_figure *fig = layout_of("probe.auroc_by_task", NULL, W, H);
+    cairo_surface_t *img = load_png(png);
+    // One panel per task (arith, logic), side by side, sharing the y axis.
+    pl_axes *ax[2] = {pl_figure_axes(fig, 0, 0), pl_figure_axes(fig, 0, 1)};
+    assert_non_null(ax[0]);
+    assert_non_null(ax[1]);
+    assert_null(pl_figure_axes(fig, 1, 0));
+    double y0, y1, x;
+    assert_int_equal(pl_axes_data_to_px(ax[0], 0, 0.7, &x, &y0), 0);
+    assert_int_equal(pl_axes_data_to_px(ax[1], 0, 0.7, &x, &y1), 0);
+    assert_true(fabs(y0 - y1) < 0.5);
+    px_rgb blue = to_px(pl_palette_color(PL_THEME_LIGHT, 0)), orange = to_px(pl_palette_color(PL_THEME_LIGHT, 1));
+    for (int t = 0; t < 2; t++) {
+        // The task's curve passes through its markers, in the colour of series "answer".
+        for (int l = 0; l < 8; l++) {
+            double px, py;
+            assert_int_equal(pl_axes_data_to_px(ax[t], l, task_auroc(t, l), &px, &py), 0);
+            char what[64];
+            snprintf(what, sizeof what, "task %d, layer %d", t, l);
+            assert_color_near(pixel(img, px, py), blue, 12, what);
+        }
+        // The embed baseline is drawn in the same colour (dashed): no second series colour anywhere.
+        pl_rect plot;
+        assert_int_equal(pl_axes_plot_rect(ax[t], &plot), 0);
+        assert_int_equal(count_color(img, plot, orange, 30), 0);
+        // Along the baseline (y = 0.52 / 0.5, away from the curve) some pixels carry that colour.
+        int on_baseline = 0;
+        for (double bx = 3.05; bx < 6.95; bx += 0.02) {
+            double px, py;
+            assert_int_equal(pl_axes_data_to_px(ax[t], bx, t ? 0.5 : 0.52, &px, &py), 0);
+            px_rgb p = pixel(img, px, py);
+            on_baseline += abs(p.r - blue.r) + abs(p.g - blue.g) + abs(p.b - blue.b) < 60;
+        }
+        assert_true(on_baseline > 10);
+    }
+    cairo_surface_destroy(img);
+    pl_figure_free(fig);
+
+    // --series keeps one task: a single panel showing that task's values.
+    snprintf(png, sizeof png, "%s/logic_only.png", dir);
+    rc = probelab(&out, "plot '%s' --figure probe.auroc_by_task --series 'logic/*' --size %dx%d -o '%s'", store, W, H, png);
+    if (rc != 0) print_error("%s", out);
+    free(out);
+    assert_int_equal(rc, 0);
+    pl_figure_opts o = pl_figure_opts_default();
+    o.series = "logic/*";
+    fig = layout_of("probe.auroc_by_task", &o, W, H);
+    assert_null(pl_figure_axes(fig, 0, 1));
+    img = load_png(png);
+    for (int l = 0; l < 8; l++) {
+        double px, py;
+        assert_int_equal(pl_axes_data_to_px(pl_figure_axes(fig, 0, 0), l, task_auroc(1, l), &px, &py), 0);
+        assert_color_near(pixel(img, px, py), blue, 12, "logic marker");
+    }
+    cairo_surface_destroy(img);
+    pl_figure_free(fig);
+}
+
+static void test_grouped_counts(void **state) {
+    // Series with several x values become grouped bars: groups = x, one bar series per series.
+    const int W = 900, H = 600;
+    pl_figure *fig = layout_of("steering.taxonomy", NULL, W, H);
+    char png[700], *out = NULL;
+    snprintf(png, sizeof png, "%s/grouped.png", dir);
+    int rc = probelab(&out, "plot '%s' --figure steering.taxonomy --size %dx%d -o '%s'", store, W, H, png);
+    if (rc != 0) print_error("%s", out);
+    free(out);
+    assert_int_equal(rc, 0);
+    cairo_surface_t *img = load_png(png);
+    pl_axes *ax = pl_figure_axes(fig, 0, 0);
+    // Bars of group g sit around x = g: "sound" (first, series_order) left of the centre, in palette 0,
+    // as tall as its count; "confabulation" right of it in palette 1.
+    const double sound[3] = {6, 9, 6}, confab[3] = {5, 2, 5};
+    for (int g = 0; g < 3; g++) {
+        double px, py, qx, qy;
+        assert_int_equal(pl_axes_data_to_px(ax, g - 0.15, sound[g] - 0.3, &px, &py), 0);
+        assert_color_near(pixel(img, px, py), to_px(pl_palette_color(PL_THEME_LIGHT, 0)), 3, "sound bar");
+        assert_int_equal(pl_axes_data_to_px(ax, g - 0.15, sound[g] + 0.3, &qx, &qy), 0);
+        assert_color_near(pixel(img, qx, qy), to_px(pl_theme_background(PL_THEME_LIGHT)), 40, "above the sound bar");
+        assert_int_equal(pl_axes_data_to_px(ax, g + 0.15, confab[g] - 0.3, &px, &py), 0);
+        assert_color_near(pixel(img, px, py), to_px(pl_palette_color(PL_THEME_LIGHT, 1)), 3, "confabulation bar");
     }
     cairo_surface_destroy(img);
     pl_figure_free(fig);
@@ -317,6 +433,8 @@ static void test_bad_inputs(void **state) {
     free(out);
     snprintf(args, sizeof args, "plot '%s' --figure tokens --score nosuch -o '%s'", store, out_png);
     expect_error(args, "unknown score source 'nosuch'");
+    snprintf(args, sizeof args, "plot '%s' --figure probe.auroc_by_task --series 'nosuch*' -o '%s'", store, out_png);
+    expect_error(args, "no series of analysis probe.auroc_by_task match 'nosuch*' (series: arith/answer,");
     snprintf(args, sizeof args, "plot '%s' --figure tokens --size 10 -o '%s'", store, out_png);
     expect_error(args, "--size");
     FILE *never = fopen(out_png, "rb");
@@ -332,6 +450,8 @@ int main(void) {
         cmocka_unit_test(test_attention_cells),
         cmocka_unit_test(test_curve_passes_through_points),
         cmocka_unit_test(test_tokens_coloured_by_probe),
+        cmocka_unit_test(test_small_multiples),
+        cmocka_unit_test(test_grouped_counts),
         cmocka_unit_test(test_formats_and_list),
         cmocka_unit_test(test_bad_inputs),
     };

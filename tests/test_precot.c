@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,28 +162,67 @@ static void test_precot_end_to_end(void **state) {
     assert_int_equal(seen[0], 2);
     assert_int_equal(seen[1], 2);
     pl_analysis_free(&a);
+    // Selectivity is its own analysis: probe accuracy minus control-task accuracy, at every layer.
+    pl_analysis acc, sel;
+    assert_int_equal(pl_store_get_analysis(s, "precot.accuracy_by_layer", &acc), 0);
+    assert_int_equal(pl_store_get_analysis(s, "precot.selectivity_by_layer", &sel), 0);
+    assert_string_equal(acc.kind, "by_layer");
+    int n_sel = 0;
+    for (int i = 0; i < sel.n_rows; i++) {
+        char control[96];
+        snprintf(control, sizeof control, "%s/control", sel.rows[i].series);
+        double a_probe = NAN, a_control = NAN;
+        for (int j = 0; j < acc.n_rows; j++) {
+            if (acc.rows[j].x != sel.rows[i].x) continue;
+            if (strcmp(acc.rows[j].series, sel.rows[i].series) == 0) a_probe = acc.rows[j].y;
+            if (strcmp(acc.rows[j].series, control) == 0) a_control = acc.rows[j].y;
+        }
+        assert_true(fabs(sel.rows[i].y - (a_probe - a_control)) < 1e-9);
+        n_sel++;
+    }
+    assert_true(n_sel >= 4);  // max/answer and max/gold at layers 0 and 1, at least
+    for (int j = 0; j < acc.n_rows; j++) assert_null(strstr(acc.rows[j].series, "selectivity"));
+    // Drawing hints: one panel per task, chance line for AUROC, baselines named.
+    json_t *pa = json_loads(acc.params_json, 0, NULL);
+    assert_non_null(pa);
+    assert_string_equal(json_string_value(json_object_get(pa, "facet")), "prefix");
+    assert_non_null(json_string_value(json_object_get(pa, "x_label")));
+    assert_int_equal(json_array_size(json_object_get(pa, "baselines")), 3);
+    json_decref(pa);
+    pl_analysis_free(&acc), pl_analysis_free(&sel);
+
     pl_analysis flip, tax;
     assert_int_equal(pl_store_get_analysis(s, "precot.flip_rate", &flip), 0);
     assert_int_equal(pl_store_get_analysis(s, "precot.taxonomy", &tax), 0);
+    assert_string_equal(flip.kind, "flip_rate");
+    assert_string_equal(tax.kind, "counts");
+    // Sample sizes live in the params, not among the rates.
+    json_t *fp = json_loads(flip.params_json, 0, NULL);
+    assert_non_null(fp);
+    double n_items = json_number_value(json_object_get(json_object_get(fp, "n_items"), "max"));
+    double n_all = json_number_value(json_object_get(json_object_get(fp, "n_items"), "all"));
+    json_decref(fp);
+    assert_true(n_items == 6);  // n_steer items, every one steered at every alpha
+    assert_true(n_all >= n_items);
+    for (int i = 0; i < flip.n_rows; i++) {
+        size_t len = strlen(flip.rows[i].series);
+        assert_false(len >= 2 && strcmp(flip.rows[i].series + len - 2, "/n") == 0);
+        assert_true(flip.rows[i].y >= 0 && flip.rows[i].y <= 1);
+    }
     const char *dirs[2] = {"probe", "control"};
     int checked = 0;
     for (int dir = 0; dir < 2; dir++)
         for (int k = 0; k < o.n_alphas; k++) {
-            char nname[64], fname[64];
-            snprintf(nname, sizeof nname, "max/%s/n", dirs[dir]);
+            char fname[64];
             snprintf(fname, sizeof fname, "max/%s", dirs[dir]);
-            double n = -1, rate = -1, sum = 0;
-            for (int i = 0; i < flip.n_rows; i++) {
-                if (flip.rows[i].x != o.alphas[k]) continue;
-                if (strcmp(flip.rows[i].series, nname) == 0) n = flip.rows[i].y;
-                if (strcmp(flip.rows[i].series, fname) == 0) rate = flip.rows[i].y;
-            }
+            double rate = -1, sum = 0;
+            for (int i = 0; i < flip.n_rows; i++)
+                if (flip.rows[i].x == o.alphas[k] && strcmp(flip.rows[i].series, fname) == 0) rate = flip.rows[i].y;
             char prefix[64];
             snprintf(prefix, sizeof prefix, "max/%s/", dirs[dir]);
             for (int i = 0; i < tax.n_rows; i++)
                 if (tax.rows[i].x == o.alphas[k] && strncmp(tax.rows[i].series, prefix, strlen(prefix)) == 0) sum += tax.rows[i].y;
-            assert_true(n == 6);   // n_steer items, every one steered at every alpha
-            assert_true(sum == n);  // each steered CoT gets exactly one class
+            assert_true(sum == n_items);  // each steered CoT gets exactly one class
             if (o.alphas[k] == 0) assert_true(rate == 0);
             assert_true(rate >= 0 && rate <= 1);
             checked++;
@@ -243,12 +283,32 @@ static void test_lens_matches_logits(void **state) {
     for (int i = 0; i < a.n_rows; i++)
         if (strcmp(a.rows[i].series, "gold_rank@answer") == 0) assert_true(a.rows[i].y >= 1), n_rank++;
     assert_int_equal(n_rank, m->config.n_layers + 1);
+    // Drawn as a heatmap of p(gold) with the run's tokens as labels, beside p(gold) by layer.
+    assert_string_equal(a.kind, "logit_lens");
+    json_t *lp = json_loads(a.params_json, 0, NULL);
+    assert_non_null(lp);
+    json_t *panels = json_object_get(lp, "panels");
+    assert_int_equal(json_array_size(panels), 2);
+    json_t *heat = json_array_get(panels, 0);
+    assert_string_equal(json_string_value(json_object_get(heat, "matrix")), "gold_prob");
+    assert_int_equal(json_array_size(json_object_get(heat, "col_labels")), nt);
+    assert_int_equal(json_array_size(json_object_get(heat, "row_labels")), m->config.n_layers + 1);
+    json_decref(lp);
     pl_analysis_free(&a);
     float *mat;
     int r, c;
     assert_int_equal(pl_store_get_analysis_matrix(s, "lens.2", "top_ids", &mat, &r, &c), 0);
     assert_int_equal(r, (m->config.n_layers + 1) * nt);
     assert_int_equal(c, 3);
+    // top1_prob[r][p] is the first of top_probs' k entries of (r, p).
+    float *top, *top1;
+    int r1, c1;
+    assert_int_equal(pl_store_get_analysis_matrix(s, "lens.2", "top_probs", &top, &r, &c), 0);
+    assert_int_equal(pl_store_get_analysis_matrix(s, "lens.2", "top1_prob", &top1, &r1, &c1), 0);
+    assert_int_equal(r1, m->config.n_layers + 1);
+    assert_int_equal(c1, nt);
+    for (int i = 0; i < r1 * c1; i++) assert_true(top1[i] == top[(size_t)i * 3]);
+    free(top), free(top1);
     free(mat);
     pl_store_close(s);
     free(ids), free(tok);

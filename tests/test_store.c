@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "kernels/kernels.h"
@@ -319,6 +320,293 @@ static void migration_from_v1_and_newer_refused(void **state) {
     assert_int_not_equal(pl_store_open(&s, path, PL_STORE_READ), 0);
 }
 
+// ---- the browsing API (what the viewer asks), against a brute-force reference ----------------
+
+enum { B_RUNS = 5 };
+static const char *const b_prompt[B_RUNS] = {"What is 12 + 5?", "what is 3 * 4?", "All cats are animals.\nIs Tom an animal?",
+                                             "Give it 100% sure_thing", NULL};
+static const char *const b_task[B_RUNS] = {"arith", "arith", "logic", "logic", NULL};
+static const char *const b_gold[B_RUNS] = {"17", "12", "yes", "no", NULL};
+static const int b_correct[B_RUNS] = {1, 0, 1, -1, 0};  // -1: no label
+
+// Runs 1..5 over four examples (run 5 has none and records nothing), attention on runs 1..4.
+static void build_browse_store(const char *path) {
+    pl_store *s;
+    if (pl_store_open(&s, path, PL_STORE_WRITE) != 0) fail_msg("%s", pl_errmsg());
+    int64_t ds, ex[B_RUNS] = {0};
+    assert_int_equal(pl_store_put_dataset(s, "d", "d.jsonl", "00", 4, &ds), 0);
+    for (int i = 0; i < B_RUNS; i++)
+        if (b_prompt[i]) {
+            pl_store_example e = {.task = b_task[i], .prompt = b_prompt[i], .answer = b_gold[i]};
+            assert_int_equal(pl_store_put_example(s, ds, i, &e, &ex[i]), 0);
+        }
+    pl_config cfg = synthetic_config();
+    pl_hooks *hooks = pl_hooks_new(&cfg);
+    pl_record_opts o = {.record = "blocks.*.hook_resid_post,blocks.*.attn.hook_pattern", .positions = PL_POS_ALL,
+                        .dtype = PL_DTYPE_F16};
+    pl_recorder *r;
+    if (pl_recorder_new(&r, s, hooks, &o) != 0) fail_msg("%s", pl_errmsg());
+    for (int i = 0; i < B_RUNS; i++) {
+        assert_int_equal(pl_recorder_begin_run(r, 0, ex[i], "{}", N_PROMPT), 0);
+        if (b_prompt[i]) fire(hooks, i, 0, N_PROMPT);
+        pl_token_row tokens[N_PROMPT] = {{0}};
+        pl_label label = {.key = "correct", .num = b_correct[i]};
+        char text[32];
+        snprintf(text, sizeof text, "gen-%d", i + 1);
+        assert_int_equal(pl_recorder_end_run(r, tokens, N_PROMPT, &label, b_correct[i] >= 0, text), 0);
+    }
+    assert_int_equal(pl_recorder_close(r), 0);
+    pl_hooks_free(hooks);
+    pl_store_close(s);
+}
+
+// The reference: which runs a filter selects, by plain string matching in C.
+static bool ascii_contains(const char *hay, const char *needle) {
+    if (!hay) return false;
+    for (size_t n = strlen(needle); *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0) return true;
+    return false;
+}
+static bool b_matches(int i, const char *task, int correct, const char *text) {
+    char id[16], gen[32];
+    snprintf(id, sizeof id, "%d", i + 1);
+    snprintf(gen, sizeof gen, "gen-%d", i + 1);
+    if (task && (!b_task[i] || strcmp(task, b_task[i]) != 0)) return false;
+    if (correct >= 0 && b_correct[i] != correct) return false;
+    return !text || ascii_contains(b_prompt[i], text) || ascii_contains(gen, text) || ascii_contains(b_gold[i], text) ||
+           strcmp(id, text) == 0;
+}
+
+static void browsing_api(void **state) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/browse.db", test_tmpdir());
+    build_browse_store(path);
+    pl_store *s;
+    assert_int_equal(pl_store_open(&s, path, PL_STORE_READ), 0);
+
+    // filters: ids and counts equal the brute-force reference; LIKE wildcards in the text are literal
+    struct { const char *task; int correct; const char *text; } cases[] = {
+        {NULL, -1, NULL}, {NULL, -1, "WHAT IS"}, {NULL, -1, "%"}, {NULL, -1, "_"}, {NULL, -1, "3"},
+        {"logic", 1, NULL}, {"arith", -1, "gen-2"}, {NULL, 0, NULL}, {NULL, -1, "animal?"}, {NULL, -1, "zzz"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        pl_run_filter f = pl_run_filter_any();
+        f.task = cases[c].task, f.correct = cases[c].correct, f.text = cases[c].text;
+        int64_t want[B_RUNS], n_want = 0, want_good = 0, want_bad = 0;
+        for (int i = 0; i < B_RUNS; i++)
+            if (b_matches(i, cases[c].task, cases[c].correct, cases[c].text)) {
+                want[n_want++] = i + 1;
+                want_good += b_correct[i] == 1, want_bad += b_correct[i] == 0;
+            }
+        int64_t *ids, n, good, bad, n_count, good_count, bad_count;
+        assert_int_equal(pl_store_run_ids(s, &f, &ids, &n, &good, &bad), 0);
+        assert_int_equal(pl_store_count_runs(s, &f, &n_count, &good_count, &bad_count), 0);
+        printf("filter task=%s correct=%d text=%s: %lld runs (%lld correct, %lld incorrect)\n", cases[c].task,
+               cases[c].correct, cases[c].text, (long long)n, (long long)good, (long long)bad);
+        assert_int_equal(n, n_want);
+        for (int64_t i = 0; i < n; i++) assert_int_equal(ids[i], want[i]);
+        assert_int_equal(good, want_good);
+        assert_int_equal(bad, want_bad);
+        assert_int_equal(n_count, n_want);
+        assert_int_equal(good_count, want_good);
+        assert_int_equal(bad_count, want_bad);
+        free(ids);
+    }
+    // paging by offset: pages of 2 cover every run once, in id order; counting ignores the page
+    pl_run_filter page = pl_run_filter_any();
+    page.limit = 2;
+    int seen = 0;
+    for (page.offset = 0; page.offset < B_RUNS + 2; page.offset += 2) {
+        pl_run_info *runs;
+        int n;
+        assert_int_equal(pl_store_list_runs(s, &page, &runs, &n), 0);
+        assert_int_equal(n, page.offset >= B_RUNS ? 0 : page.offset + 2 <= B_RUNS ? 2 : B_RUNS - page.offset);
+        for (int i = 0; i < n; i++) assert_int_equal(runs[i].id, page.offset + i + 1);
+        seen += n;
+        free(runs);
+    }
+    assert_int_equal(seen, B_RUNS);
+    int64_t *ids, n_ids, n_all;
+    assert_int_equal(pl_store_run_ids(s, &page, &ids, &n_ids, NULL, NULL), 0);  // offset 6: nothing left
+    assert_int_equal(n_ids, 0);
+    assert_null(ids);
+    assert_int_equal(pl_store_count_runs(s, &page, &n_all, NULL, NULL), 0);
+    assert_int_equal(n_all, B_RUNS);
+
+    // runs by id: details, preview folded to one line, a missing id marked -1
+    int64_t want_ids[3] = {3, 99, 1};
+    pl_run_info info[3];
+    assert_int_equal(pl_store_get_runs(s, want_ids, 3, info), 0);
+    assert_int_equal(info[0].id, 3);
+    assert_string_equal(info[0].task, "logic");
+    assert_string_equal(info[0].preview, "All cats are animals. Is Tom an animal?");
+    assert_int_equal(info[0].correct, 1);
+    assert_int_equal(info[0].n_tokens, N_PROMPT);
+    assert_int_equal(info[1].id, -1);
+    assert_int_equal(info[2].id, 1);
+    assert_string_equal(info[2].preview, "What is 12 + 5?");
+
+    // tasks with counts, max run id
+    char **tasks;
+    int64_t *counts, max_id;
+    int n_tasks;
+    assert_int_equal(pl_store_list_tasks(s, &tasks, &counts, &n_tasks), 0);
+    assert_int_equal(n_tasks, 3);
+    assert_string_equal(tasks[0], "");
+    assert_string_equal(tasks[1], "arith");
+    assert_string_equal(tasks[2], "logic");
+    assert_int_equal(counts[0], 1);
+    assert_int_equal(counts[1], 2);
+    assert_int_equal(counts[2], 2);
+    pl_strings_free(tasks, n_tasks);
+    free(counts);
+    assert_int_equal(pl_store_max_run_id(s, &max_id), 0);
+    assert_int_equal(max_id, B_RUNS);
+
+    // attention shape: layers x heads as recorded; none for run 5; a missing run is an error
+    int nl, nh;
+    assert_int_equal(pl_store_attention_shape(s, 2, &nl, &nh), 0);
+    assert_int_equal(nl, L);
+    assert_int_equal(nh, H);
+    assert_int_equal(pl_store_attention_shape(s, 5, &nl, &nh), 0);
+    assert_int_equal(nl, 0);
+    assert_int_equal(nh, 0);
+    assert_int_not_equal(pl_store_attention_shape(s, 99, &nl, &nh), 0);
+    assert_non_null(strstr(pl_store_errmsg(s), "run 99 does not exist"));
+
+    // data version: unchanged without commits, changed after another connection commits
+    int64_t v0, v1, v2;
+    assert_int_equal(pl_store_data_version(s, &v0), 0);
+    assert_int_equal(pl_store_data_version(s, &v1), 0);
+    assert_int_equal(v0, v1);
+    pl_store *w;
+    assert_int_equal(pl_store_open(&w, path, PL_STORE_WRITE), 0);
+    float weights[3] = {0.5f, -1, 2};
+    int64_t p_old, p_new, found;
+    assert_int_equal(pl_store_put_probe(w, "p1", "linear", "blocks.1.hook_resid_post", "all", "{}", weights, 3, &p_old), 0);
+    assert_int_equal(pl_store_put_probe(w, "p1", "linear", "blocks.2.hook_resid_post", "all", "{}", weights, 2, &p_new), 0);
+    int32_t pos_old[1] = {0}, pos_new[4] = {2, -1, 1, 0};
+    float val_old[1] = {0.5f}, val_new[4] = {-1.25f, 0.9f, NAN, 0.25f};
+    assert_int_equal(pl_store_put_probe_outputs(w, p_old, 1, pos_old, val_old, 1), 0);
+    assert_int_equal(pl_store_put_probe_outputs(w, p_new, 1, pos_new, val_new, 4), 0);
+    pl_analysis_row row = {"s", 0, 1, NAN, NAN};
+    assert_int_equal(pl_store_put_analysis(w, "b-analysis", "bar", NULL, &row, 1), 0);
+    assert_int_equal(pl_store_put_analysis(w, "a-analysis", "line", NULL, &row, 1), 0);
+    pl_store_close(w);
+    assert_int_equal(pl_store_data_version(s, &v2), 0);
+    assert_int_not_equal(v2, v1);
+
+    // probes: listed oldest first, the newest of a name found, outputs in position order
+    pl_probe_info *probes;
+    int n_probes;
+    assert_int_equal(pl_store_list_probes(s, &probes, &n_probes), 0);
+    assert_int_equal(n_probes, 2);
+    assert_int_equal(probes[0].id, p_old);
+    assert_string_equal(probes[1].name, "p1");
+    assert_string_equal(probes[1].hook, "blocks.2.hook_resid_post");
+    assert_string_equal(probes[1].kind, "linear");
+    assert_int_equal(probes[0].n_weights, 3);
+    assert_int_equal(probes[1].n_weights, 2);
+    free(probes);
+    assert_int_equal(pl_store_find_probe(s, "p1", &found), 1);
+    assert_int_equal(found, p_new);
+    assert_int_equal(pl_store_find_probe(s, "nope", &found), 0);
+    int32_t *pos;
+    float *val;
+    int n_out;
+    assert_int_equal(pl_store_get_probe_outputs(s, p_new, 1, &pos, &val, &n_out), 0);
+    assert_int_equal(n_out, 4);
+    int32_t want_pos[4] = {-1, 0, 1, 2};
+    float want_val[4] = {0.9f, 0.25f, NAN, -1.25f};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pos[i], want_pos[i]);
+        if (isnan(want_val[i])) assert_true(isnan(val[i]));
+        else assert_float_equal(val[i], want_val[i], 1e-7);
+    }
+    free(pos);
+    free(val);
+    assert_int_equal(pl_store_get_probe_outputs(s, p_new, 2, &pos, &val, &n_out), 0);  // no outputs on run 2
+    assert_int_equal(n_out, 0);
+
+    // analyses with their kinds, by name
+    char **names, **kinds;
+    int n_an;
+    assert_int_equal(pl_store_list_analysis_kinds(s, &names, &kinds, &n_an), 0);
+    assert_int_equal(n_an, 2);
+    assert_string_equal(names[0], "a-analysis");
+    assert_string_equal(kinds[0], "line");
+    assert_string_equal(names[1], "b-analysis");
+    assert_string_equal(kinds[1], "bar");
+    pl_strings_free(names, n_an);
+    pl_strings_free(kinds, n_an);
+    pl_store_close(s);
+
+    // a schema-1 store (no probe or analysis tables) answers empty, not with an SQL error
+    snprintf(path, sizeof path, "%s/browse_v1.db", test_tmpdir());
+    exec_sql(path, store_migration_sql(1));
+    exec_sql(path, "PRAGMA application_id=1886151010; PRAGMA user_version=1;");
+    assert_int_equal(pl_store_open(&s, path, PL_STORE_READ), 0);
+    assert_int_equal(pl_store_list_probes(s, &probes, &n_probes), 0);
+    assert_int_equal(n_probes, 0);
+    assert_int_equal(pl_store_find_probe(s, "p1", &found), 0);
+    assert_int_equal(pl_store_list_analysis_kinds(s, &names, &kinds, &n_an), 0);
+    assert_int_equal(n_an, 0);
+    assert_int_equal(pl_store_list_analyses(s, &names, &n_an), 0);
+    assert_int_equal(n_an, 0);
+    assert_int_equal(pl_store_max_run_id(s, &max_id), 0);
+    assert_int_equal(max_id, 0);
+    pl_store_close(s);
+}
+
+// Runs bigger than the recorder's writeback window (8 MiB: its pages are written back early and
+// dropped from the page cache) must read back exactly, in any order, from a fresh reader.
+static void large_runs_through_the_writeback_window(void **state) {
+    enum { BL = 4, BT = 512, BD = 1024, BRUNS = 6 };  // 8 MiB of f32 per run, 48 MiB in all
+    char path[512];
+    snprintf(path, sizeof path, "%s/large.db", test_tmpdir());
+    pl_store *s;
+    assert_int_equal(pl_store_open(&s, path, PL_STORE_WRITE), 0);
+    pl_config cfg = synthetic_config();
+    cfg.n_layers = BL;
+    pl_hooks *hooks = pl_hooks_new(&cfg);
+    pl_record_opts o = {.record = "blocks.*.hook_resid_post", .positions = PL_POS_ALL, .dtype = PL_DTYPE_F32};
+    pl_recorder *r;
+    if (pl_recorder_new(&r, s, hooks, &o) != 0) fail_msg("%s", pl_errmsg());
+    float *rows = malloc(sizeof(float) * BT * BD);
+    for (int run = 0; run < BRUNS; run++) {
+        assert_int_equal(pl_recorder_begin_run(r, 0, 0, "{}", BT), 0);
+        for (int l = 0; l < BL; l++) {
+            for (int p = 0; p < BT; p++)
+                for (int j = 0; j < BD; j++) rows[p * BD + j] = (float)(((run * BL + l) * BT + p) * BD + j);  // exact in f32
+            pl_hook_event ev = {.kind = PL_HOOK_RESID_POST, .layer = l, .pos0 = 0, .n_pos = BT, .n_ctx = BT, .ndim = 2,
+                                .row_size = BD, .data = rows};
+            ev.shape[0] = BT;
+            ev.shape[1] = BD;
+            pl_hooks_fire(hooks, &ev);
+        }
+        pl_token_row tokens[1] = {{0}};
+        assert_int_equal(pl_recorder_end_run(r, tokens, 1, NULL, 0, ""), 0);
+    }
+    assert_int_equal(pl_recorder_close(r), 0);
+    pl_hooks_free(hooks);
+    pl_store_close(s);
+    assert_int_equal(pl_store_open(&s, path, PL_STORE_READ), 0);
+    uint64_t seed = 12345;
+    int bad = 0;
+    for (int i = 0; i < 300; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        int run = (int)((seed >> 33) % BRUNS), l = (int)((seed >> 20) % BL);
+        int32_t p = (int32_t)((seed >> 40) % BT);
+        char hook[64];
+        snprintf(hook, sizeof hook, "blocks.%d.hook_resid_post", l);
+        if (pl_store_read_acts(s, run + 1, hook, &p, 1, rows) != 0) fail_msg("%s", pl_store_errmsg(s));
+        for (int j = 0; j < BD; j++) bad += rows[j] != (float)(((run * BL + l) * BT + p) * BD + j);
+    }
+    printf("48 MiB recorded; 300 random rows read back, %d values differ\n", bad);
+    assert_int_equal(bad, 0);
+    free(rows);
+    pl_store_close(s);
+}
+
 static void bad_inputs_have_clear_messages(void **state) {
     const char *dir = test_tmpdir();
     char path[512];
@@ -469,6 +757,8 @@ int main(void) {
         cmocka_unit_test(design_matrix_rules),
         cmocka_unit_test(analyses_roundtrip),
         cmocka_unit_test(migration_from_v1_and_newer_refused),
+        cmocka_unit_test(browsing_api),
+        cmocka_unit_test(large_runs_through_the_writeback_window),
         cmocka_unit_test(bad_inputs_have_clear_messages),
         cmocka_unit_test(one_writer_many_readers),
         cmocka_unit_test(sha256_known_vectors),

@@ -1,4 +1,5 @@
-// Figures from a trace store: attention maps, token strips and one figure per analysis.
+// Figures from a trace store: attention maps and token strips; analyses are drawn by
+// figures_analysis.c.
 #include "gui/plot/figures.h"
 
 #include <math.h>
@@ -11,226 +12,7 @@
 
 pl_figure_opts pl_figure_opts_default(void) {
     return (pl_figure_opts){.run = 0, .layer = 0, .head = 0, .score = NULL, .token_lo = 0, .token_count = 0,
-                            .thumbnail_cells = 96, .theme = PL_THEME_LIGHT};
-}
-
-// ---- analysis renderers ----
-
-// Rows are ordered by series: [*start, *end) is the next series' run of rows.
-static int next_series(const pl_vanalysis *a, int *start, int *end) {
-    if (*end >= a->n_rows) return 0;
-    *start = *end;
-    int e = *start + 1;
-    while (e < a->n_rows && strcmp(a->series[e], a->series[*start]) == 0) e++;
-    *end = e;
-    return 1;
-}
-
-static int has_interval(const pl_vanalysis *a, int start, int end) {
-    for (int i = start; i < end; i++)
-        if (isfinite(a->lo[i]) && isfinite(a->hi[i])) return 1;
-    return 0;
-}
-
-static const char *metric_label(const char *name) {
-    if (strstr(name, "auroc") || strstr(name, "auc")) return "AUROC";
-    if (strstr(name, "acc")) return "accuracy";
-    if (strstr(name, "r2")) return "R²";
-    return "value";
-}
-
-static int lines_by_series(pl_axes *ax, const pl_vanalysis *a, int bands) {
-    int start = 0, end = 0;
-    while (next_series(a, &start, &end)) {
-        int64_t n = end - start;
-        const char *label = a->series[start][0] ? a->series[start] : NULL;
-        int idx = bands && has_interval(a, start, end)
-                      ? pl_axes_line_band(ax, a->x + start, a->y + start, a->lo + start, a->hi + start, n, label)
-                      : pl_axes_line(ax, a->x + start, a->y + start, n, label);
-        if (idx < 0 || pl_axes_series_style(ax, idx, NULL, 0, n <= 40) < 0) return -1;
-    }
-    return 0;
-}
-
-static int in_unit_range(const pl_vanalysis *a) {
-    for (int i = 0; i < a->n_rows; i++)
-        if (isfinite(a->y[i]) && (a->y[i] < 0 || a->y[i] > 1)) return 0;
-    return a->n_rows > 0;
-}
-
-static int render_by_layer(pl_axes *ax, pl_vstore *v, const pl_vanalysis *a) {
-    const char *metric = metric_label(a->name);
-    if (pl_axes_set_xlabel(ax, "layer") || pl_axes_set_ylabel(ax, metric)) return -1;
-    if (strcmp(metric, "AUROC") == 0 || strcmp(metric, "accuracy") == 0) {
-        if (pl_axes_add_hline(ax, 0.5) < 0) return -1;  // chance for a balanced binary probe
-    }
-    if (in_unit_range(a)) pl_axes_set_ylim(ax, NAN, 1.0);
-    return lines_by_series(ax, a, 1);
-}
-
-static int render_flip_rate(pl_axes *ax, pl_vstore *v, const pl_vanalysis *a) {
-    if (pl_axes_set_xlabel(ax, "steering strength α") || pl_axes_set_ylabel(ax, "answer flip rate")) return -1;
-    pl_axes_set_ylim(ax, 0.0, NAN);
-    return lines_by_series(ax, a, 1);
-}
-
-static int render_lines(pl_axes *ax, pl_vstore *v, const pl_vanalysis *a) {
-    if (pl_axes_set_xlabel(ax, "x") || pl_axes_set_ylabel(ax, metric_label(a->name))) return -1;
-    return lines_by_series(ax, a, 1);
-}
-
-static int render_counts(pl_axes *ax, pl_vstore *v, const pl_vanalysis *a) {
-    if (a->n_rows == 0) return 0;
-    double *errors = malloc(sizeof *errors * (size_t)a->n_rows);
-    if (!errors) return pl_fail("out of memory");
-    int any_error = 0;
-    for (int i = 0; i < a->n_rows; i++) {
-        errors[i] = isfinite(a->hi[i]) ? a->hi[i] - a->y[i] : NAN;
-        any_error |= isfinite(errors[i]);
-    }
-    // Bars in x order (rows come ordered by series name).
-    int *order = malloc(sizeof *order * (size_t)a->n_rows);
-    double *values = malloc(sizeof *values * (size_t)a->n_rows), *errs = malloc(sizeof *errs * (size_t)a->n_rows);
-    const char **labels = malloc(sizeof *labels * (size_t)a->n_rows);
-    int rc = -1;
-    if (!order || !values || !errs || !labels) {
-        pl_fail("out of memory");
-        goto done;
-    }
-    for (int i = 0; i < a->n_rows; i++) order[i] = i;
-    for (int i = 1; i < a->n_rows; i++)
-        for (int j = i; j > 0 && a->x[order[j]] < a->x[order[j - 1]]; j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
-    for (int i = 0; i < a->n_rows; i++) {
-        values[i] = a->y[order[i]];
-        errs[i] = errors[order[i]];
-        labels[i] = a->series[order[i]];
-    }
-    pl_axes_set_legend(ax, 0);
-    if (pl_axes_set_ylabel(ax, "count")) goto done;
-    rc = pl_axes_bars(ax, values, any_error ? errs : NULL, a->n_rows, 1, labels, NULL) < 0 ? -1 : 0;
-done:
-    free(errors);
-    free(order);
-    free(values);
-    free(errs);
-    free(labels);
-    return rc;
-}
-
-static int render_roc(pl_axes *ax, pl_vstore *v, const pl_vanalysis *a) {
-    int start = 0, end = 0;
-    while (next_series(a, &start, &end)) {
-        // Area under the curve by the trapezoid rule, shown in the legend.
-        double auc = 0;
-        for (int i = start + 1; i < end; i++) auc += (a->x[i] - a->x[i - 1]) * (a->y[i] + a->y[i - 1]) / 2;
-        char label[128];
-        snprintf(label, sizeof label, "%s (AUC %.3f)", a->series[start], auc);
-        if (pl_axes_roc(ax, a->x + start, a->y + start, end - start, label) < 0) return -1;
-    }
-    return 0;
-}
-
-static int render_reliability(pl_axes *ax, pl_vstore *v, const pl_vanalysis *a) {
-    int start = 0, end = 0;
-    while (next_series(a, &start, &end)) {
-        int64_t n = end - start, *counts = malloc(sizeof *counts * (size_t)n);
-        if (!counts) return pl_fail("out of memory");
-        int have_counts = 0;
-        for (int64_t i = 0; i < n; i++) {
-            double c = a->lo[start + i];
-            counts[i] = isfinite(c) ? (int64_t)llround(c) : 0;
-            have_counts |= isfinite(c);
-        }
-        int idx = pl_axes_reliability(ax, a->x + start, a->y + start, have_counts ? counts : NULL, n,
-                                      a->series[start][0] ? a->series[start] : NULL);
-        free(counts);
-        if (idx < 0) return -1;
-    }
-    return 0;
-}
-
-// A heatmap of the analysis's first matrix; rows of the analysis (series at x = column) label the columns.
-static int render_matrix(pl_axes *ax, pl_vstore *v, const pl_vanalysis *a) {
-    if (a->n_matrices == 0) return render_lines(ax, v, a);
-    float *data;
-    int n_rows, n_cols;
-    if (pl_vstore_analysis_matrix(v, a->name, a->matrix_names[0], &data, &n_rows, &n_cols) != 0) return -1;
-    char **col_labels = calloc(n_cols > 0 ? (size_t)n_cols : 1, sizeof *col_labels);
-    char **row_labels = calloc(n_rows > 0 ? (size_t)n_rows : 1, sizeof *row_labels);
-    int have_cols = 0, rc = -1;
-    if (!col_labels || !row_labels) {
-        pl_fail("out of memory");
-        goto done;
-    }
-    for (int i = 0; i < a->n_rows; i++) {
-        long j = lround(a->x[i]);
-        if (isfinite(a->x[i]) && j >= 0 && j < n_cols && !col_labels[j]) col_labels[j] = a->series[i], have_cols = 1;
-    }
-    for (int j = 0; have_cols && j < n_cols; j++)
-        if (!col_labels[j]) col_labels[j] = "";
-    int lens = strcmp(a->kind, "logit_lens") == 0;
-    char (*names)[16] = malloc(sizeof *names * (size_t)(n_rows > 0 ? n_rows : 1));
-    if (!names) {
-        pl_fail("out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n_rows; i++) {
-        snprintf(names[i], sizeof names[i], lens ? "L%d" : "%d", i);
-        row_labels[i] = names[i];
-    }
-    pl_axes_set_colormap(ax, PL_CMAP_VIRIDIS, lens ? 0.0 : NAN, lens ? 1.0 : NAN);
-    if (pl_axes_set_xlabel(ax, lens ? "position" : "column") || pl_axes_set_ylabel(ax, lens ? "layer" : "row")) goto done_names;
-    rc = pl_axes_heatmap(ax, data, n_rows, n_cols, (const char *const *)row_labels,
-                         have_cols ? (const char *const *)col_labels : NULL, a->matrix_names[0]) < 0 ? -1 : 0;
-done_names:
-    free(names);
-done:
-    free(data);
-    free(col_labels);
-    free(row_labels);
-    return rc;
-}
-
-static const pl_analysis_renderer renderers[] = {
-    {"by_layer", "metric by layer with confidence bands", render_by_layer},
-    {"flip_rate", "steering flip-rate curves", render_flip_rate},
-    {"counts", "bar chart of counts", render_counts},
-    {"roc", "ROC curves", render_roc},
-    {"reliability", "reliability diagram", render_reliability},
-    {"logit_lens", "logit-lens table (layer × position)", render_matrix},
-    {"matrix", "heatmap of a matrix", render_matrix},
-};
-static const pl_analysis_renderer fallback_renderer = {"", "lines", render_lines};
-
-const pl_analysis_renderer *pl_analysis_renderer_find(const char *kind) {
-    for (size_t i = 0; i < sizeof renderers / sizeof renderers[0]; i++)
-        if (kind && strcmp(kind, renderers[i].kind) == 0) return &renderers[i];
-    return &fallback_renderer;
-}
-
-int pl_figures_analysis(pl_figure **out, pl_vstore *v, const char *name, pl_theme theme) {
-    *out = NULL;
-    pl_vanalysis a;
-    if (pl_vstore_analysis(v, name, &a) != 0) return -1;
-    pl_figure *fig = pl_figure_new(1, 1);
-    int rc = -1;
-    if (!fig) goto done;
-    pl_figure_set_theme(fig, theme);
-    pl_axes *ax = pl_figure_axes(fig, 0, 0);
-    const pl_analysis_renderer *r = pl_analysis_renderer_find(a.kind);
-    if (r == &fallback_renderer && a.n_rows == 0 && a.n_matrices > 0) r = &renderers[6];
-    if (pl_axes_set_title(ax, a.name) || r->build(ax, v, &a) != 0) goto done;
-    *out = fig;
-    fig = NULL;
-    rc = 0;
-done:
-    pl_figure_free(fig);
-    pl_vanalysis_free(&a);
-    return rc;
+                            .thumbnail_cells = 96, .series = NULL, .theme = PL_THEME_LIGHT};
 }
 
 // ---- runs, tokens, attention ----
@@ -267,12 +49,17 @@ int pl_figures_tokens(pl_figure **out, pl_vstore *v, int64_t run, const char *sc
         snprintf(score_name, sizeof score_name, "%s", score);
     }
     pl_vscore_source *src;
-    int n_src, diverging = 1;
-    char title[128];
+    int n_src;
+    pl_score_scale scale = PL_SCORE_SIGNED;  // a source the store does not list (a probe without outputs)
+    char title[128], unit[64] = "score";
     snprintf(title, sizeof title, "%s", score_name);
     if (pl_vstore_score_sources(v, &src, &n_src) != 0) return -1;
     for (int i = 0; i < n_src; i++)
-        if (strcmp(src[i].name, score_name) == 0) diverging = src[i].diverging, snprintf(title, sizeof title, "%s", src[i].title);
+        if (strcmp(src[i].name, score_name) == 0) {
+            scale = src[i].scale;
+            snprintf(title, sizeof title, "%s", src[i].title);
+            snprintf(unit, sizeof unit, "%s", src[i].unit);
+        }
     free(src);
 
     pl_vtoken *tok;
@@ -297,11 +84,16 @@ int pl_figures_tokens(pl_figure **out, pl_vstore *v, int64_t run, const char *sc
     for (int i = 0; i < n_tok; i++)
         if (isfinite(scores[i])) vmin = fmin(vmin, scores[i]), vmax = fmax(vmax, scores[i]);
     if (!(vmin <= vmax)) vmin = 0, vmax = 1;
-    if (diverging) {
+    if (scale == PL_SCORE_PROBABILITY) {
+        vmin = 0, vmax = 1;  // white at p = 0.5: the probe is undecided
+    } else if (scale == PL_SCORE_SIGNED) {
         double m = fmax(fmax(fabs(vmin), fabs(vmax)), 1e-6);
         vmin = -m, vmax = m;
-    } else if (vmax - vmin < 1e-6) {
-        vmax = vmin + 1;
+    } else {
+        // Values of one sign start at zero (entropy >= 0, logprob <= 0): colours keep their meaning across runs.
+        if (vmin > 0) vmin = 0;
+        if (vmax < 0) vmax = 0;
+        if (vmax - vmin < 1e-6) vmax = vmin + 1;
     }
     for (int i = 0; i < n_tok; i++) pieces[i] = tok[i].piece, segments[i] = tok[i].segment;
     fig = pl_figure_new(1, 1);
@@ -314,8 +106,8 @@ int pl_figures_tokens(pl_figure **out, pl_vstore *v, int64_t run, const char *sc
                  (long long)lo, (long long)(lo + count - 1), n_tok, title);
     else
         snprintf(axes_title, sizeof axes_title, "run %lld (%s) · %d tokens · %s", (long long)info.id, info.task, n_tok, title);
-    pl_axes_set_colormap(ax, diverging ? PL_CMAP_DIVERGING : PL_CMAP_VIRIDIS, vmin, vmax);
-    if (pl_axes_set_title(ax, axes_title) ||
+    pl_axes_set_colormap(ax, scale == PL_SCORE_SEQUENTIAL ? PL_CMAP_VIRIDIS : PL_CMAP_DIVERGING, vmin, vmax);
+    if (pl_axes_set_title(ax, axes_title) || pl_axes_set_ylabel(ax, unit) ||
         pl_axes_tokens(ax, (const char *const *)pieces + lo, scores + lo, segments + lo, count) < 0)
         goto done;
     *out = fig;
@@ -512,6 +304,6 @@ int pl_figures_build(pl_figure **out, pl_vstore *v, const char *name, const pl_f
     for (int i = 0; i < n_an; i++) found |= strcmp(names[i], name) == 0;
     pl_vstore_free_strings(names, n_an);
     pl_vstore_free_strings(kinds, n_an);
-    if (found) return pl_figures_analysis(out, v, name, o.theme);
+    if (found) return pl_figures_analysis_series(out, v, name, o.series, o.theme);
     return pl_fail("%s: unknown figure '%s' (--figure list shows the figures of this store)", pl_vstore_path(v), name);
 }

@@ -3,16 +3,22 @@
 //
 // Figures have names: "attention" (heatmap of one run/layer/head), "attention-grid" (one
 // thumbnail per layer and head), "tokens" (a run's tokens coloured by a score), and one per
-// analysis in the store, named like the analysis ("precot.auroc_by_layer"). How an analysis is
-// drawn depends on its kind, looked up in a registry of renderers (pl_analysis_renderers):
+// analysis in the store, named like the analysis ("precot.auroc_by_layer").
+//
+// Analyses describe how to draw themselves; this code knows no analysis module by name. The kind
+// picks a renderer from a registry (pl_analysis_renderer_find):
 //     by_layer     line per series with a CI band: x = layer, y = metric, lo/hi = interval
-//     flip_rate    steering curves: x = steering strength, y = flip rate, one line per series
-//     counts       bar chart: one bar per row, labelled by series, height y (taxonomy counts)
+//     flip_rate    steering curves: x = steering strength, y = rate, lo/hi = interval
+//     lines        lines with bands (also the fallback for unknown kinds)
+//     counts       bar chart: one bar per row labelled by series, or grouped bars (groups = x
+//                  values, one bar series per series) when series have several rows
 //     roc          ROC curve per series: x = false positive rate, y = true positive rate
 //     reliability  reliability diagram per series: x = mean predicted, y = fraction positive, lo = count
-//     logit_lens   heatmap of the analysis's first matrix (layers × positions); rows name the
-//                  columns (series = token text at x = column)
-// Unknown kinds fall back to lines (rows) or a heatmap (matrix only). docs/viewer.md has the list.
+//     logit_lens, matrix  heatmap of a matrix of the analysis (rows of series at x = column may
+//                  name the columns)
+// and the analysis's params JSON carries the rest: axis labels, a reference line, fixed ranges,
+// small multiples (one panel per series prefix), baselines drawn dashed in their parent's colour,
+// and explicit panel lists. docs/viewer.md lists every key.
 #ifndef PL_FIGURES_H
 #define PL_FIGURES_H
 
@@ -28,6 +34,7 @@ typedef struct {
     int64_t token_lo;      // tokens: first token shown
     int64_t token_count;   // tokens: how many (0 = all up to 2048)
     int thumbnail_cells;   // attention-grid: downsample each map to at most this many cells a side (0 = 96)
+    const char *series;    // analyses: glob (fnmatch) over series names to draw; NULL = the analysis's default
     pl_theme theme;
 } pl_figure_opts;
 
@@ -47,17 +54,47 @@ int pl_figures_list(pl_vstore *v, pl_figure_entry **out, int *n);
 // *out (pl_figure_free).
 int pl_figures_build(pl_figure **out, pl_vstore *v, const char *name, const pl_figure_opts *o);
 
-// Analysis renderers: fill one axes from an analysis. Later modules (theater, Gnosis, MemR³) add a
-// row to the table in figures.c to get their kinds drawn by `plot` and the viewer alike.
+// One panel of an analysis figure: its rows (series names with the panel prefix removed) and its
+// drawing hints. Opaque; renderers read it through the functions below.
+typedef struct pl_analysis_panel pl_analysis_panel;
+
+// Analysis renderers: fill one axes (one panel) from the rows of a panel. Later modules (theater,
+// Gnosis, MemR³) add a row to the table in figures.c to get their kinds drawn by `plot` and the
+// viewer alike; what varies between analyses of one kind belongs in their params.
 typedef struct {
     const char *kind;
     const char *description;
-    int (*build)(pl_axes *ax, pl_vstore *v, const pl_vanalysis *a);
+    int (*build)(pl_axes *ax, pl_vstore *v, const pl_analysis_panel *p);
 } pl_analysis_renderer;
 // The renderer for `kind`, or the fallback one (never NULL).
 const pl_analysis_renderer *pl_analysis_renderer_find(const char *kind);
-// Draw analysis `name` into a 1×1 figure (used by pl_figures_build and the viewer's analysis pages).
+
+// A panel's rows: n rows of (series, x, y, lo, hi), ordered by series then x; the arrays belong to
+// the panel. label[i] is the series name shown (panel prefix removed), color_key[i] the series it
+// takes its colour from (itself, or the parent of a baseline), baseline[i] 0 for a series and k > 0
+// for the k-th baseline suffix of the params' "baselines".
+typedef struct {
+    int n;
+    const char *const *label;
+    const char *const *color_key;
+    const int *baseline;
+    const double *x, *y, *lo, *hi;
+    const char *analysis;  // analysis name (matrices are read through it)
+} pl_panel_rows;
+const pl_panel_rows *pl_panel_get_rows(const pl_analysis_panel *p);
+// A drawing hint of the panel: the panel's own value, else the analysis's params, else fallback.
+const char *pl_panel_string(const pl_analysis_panel *p, const char *key, const char *fallback);
+double pl_panel_number(const pl_analysis_panel *p, const char *key, double fallback);
+// Colour of a series (by colour key): the same key has the same colour in every panel of a figure.
+pl_rgb pl_panel_color(const pl_analysis_panel *p, const char *color_key);
+
+// Draw analysis `name` (all series the analysis shows by default) as a figure: one panel, one per
+// series prefix (params "facet"), or the params' "panels". Used by pl_figures_build and the
+// viewer's analysis pages. The caller owns *out.
 int pl_figures_analysis(pl_figure **out, pl_vstore *v, const char *name, pl_theme theme);
+// The same, drawing only the series matching the glob `series` (NULL = the default). Fails naming
+// the analysis's series when nothing matches.
+int pl_figures_analysis_series(pl_figure **out, pl_vstore *v, const char *name, const char *series, pl_theme theme);
 
 // Token strip of a run's window [lo, lo + count) coloured by `score` with the colour range fixed
 // over the whole run (so paging keeps colours comparable). *first and *n receive the window

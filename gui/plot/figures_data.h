@@ -70,10 +70,19 @@ int pl_vstore_tokens(pl_vstore *v, int64_t run_id, pl_vtoken **out, int *n);
 // A per-token score that tokens can be coloured by. Sources come from a registry of providers:
 // built-in logprob and entropy, one source per probe in the store ("probe:NAME"); later modules
 // (Gnosis, theater) add providers in figures_data.c's table without touching the viewer.
+// How a score's values map to colours.
+typedef enum {
+    PL_SCORE_SEQUENTIAL = 0,   // viridis over the run's min..max (logprob, entropy)
+    PL_SCORE_SIGNED = 1,       // diverging, symmetric around 0 (ridge probe outputs, signed scores)
+    PL_SCORE_PROBABILITY = 2,  // diverging over the fixed range 0..1, white at 0.5 (classifier probes)
+} pl_score_scale;
+
 typedef struct {
     char name[80];    // stable key, e.g. "logprob", "probe:cot_correct"
-    char title[96];   // for menus and colour bar labels
-    int diverging;    // 1: colour around 0 with the diverging map; 0: sequential (viridis)
+    char title[96];   // for menus and figure titles
+    char unit[48];    // colour-bar label: what the value is ("p(class)", "log-probability (nats)")
+    int diverging;    // 1: colour with the diverging map (SIGNED or PROBABILITY); 0: sequential
+    pl_score_scale scale;
 } pl_vscore_source;
 // Score sources this store offers; *out malloc'd (caller frees).
 int pl_vstore_score_sources(pl_vstore *v, pl_vscore_source **out, int *n);
@@ -93,6 +102,7 @@ int pl_vstore_attention(pl_vstore *v, int64_t run_id, int layer, int head, float
 
 typedef struct {
     char *name, *kind;  // malloc'd
+    char *params_json;  // malloc'd, "{}" when the analysis has none (drawing hints: docs/viewer.md)
     int n_rows;
     char **series;      // (n_rows) malloc'd strings
     double *x, *y, *lo, *hi;  // (n_rows), ordered by series then x; lo/hi NaN if absent

@@ -140,7 +140,25 @@ static int put_sample_analyses(pl_store *s) {
         double auroc = 0.5 + 0.45 / (1 + exp(-(l - 2.5)));
         rows[n++] = (pl_analysis_row){"last-prompt", l, auroc, auroc - 0.05, fmin(1, auroc + 0.05)};
     }
-    if (pl_store_put_analysis(s, "precot.auroc_by_layer", "by_layer", "{\"metric\":\"auroc\"}", rows, n)) return -1;
+    if (pl_store_put_analysis(s, "precot.auroc_by_layer", "by_layer",
+                              "{\"metric\":\"auroc\",\"x_label\":\"layer\",\"y_label\":\"AUROC\",\"hline\":0.5}", rows, n))
+        return -1;
+    // Small multiples: one panel per task, the hook_embed baseline dashed in its probe's colour.
+    n = 0;
+    for (int task = 0; task < 2; task++)
+        for (int l = 0; l < 8; l++) {
+            double auroc = task ? 0.55 + 0.2 * l / 7.0 : 0.5 + 0.4 / (1 + exp(-(l - 3.0)));
+            rows[n++] = (pl_analysis_row){task ? "logic/answer" : "arith/answer", l, auroc, auroc - 0.04, auroc + 0.04};
+        }
+    for (int task = 0; task < 2; task++)
+        for (int l = 0; l < 8; l++)
+            rows[n++] = (pl_analysis_row){task ? "logic/answer/embed" : "arith/answer/embed", l, task ? 0.5 : 0.52, 0.45, 0.6};
+    if (pl_store_put_analysis(s, "probe.auroc_by_task", "by_layer",
+                              "{\"title\":\"Probe AUROC by task\",\"facet\":\"prefix\",\"baselines\":[\"embed\"],"
+                              "\"baseline_labels\":{\"embed\":\"hook_embed probe\"},\"hline\":0.5,\"y_max\":1,"
+                              "\"x_label\":\"layer\",\"y_label\":\"AUROC\"}",
+                              rows, n))
+        return -1;
     n = 0;
     const char *layers[] = {"layer 2", "layer 4"};
     for (int sidx = 0; sidx < 2; sidx++)
@@ -154,6 +172,15 @@ static int put_sample_analyses(pl_store *s) {
     const double counts[] = {412, 133, 61, 27};
     for (int i = 0; i < 4; i++) rows[n++] = (pl_analysis_row){cats[i], i, counts[i], NAN, NAN};
     if (pl_store_put_analysis(s, "theater.taxonomy", "counts", "{}", rows, n)) return -1;
+    // Grouped bars: counts per class (bar series) at each steering strength (groups).
+    n = 0;
+    const char *classes[] = {"sound", "confabulation"};
+    for (int c = 0; c < 2; c++)
+        for (int i = 0; i < 3; i++) rows[n++] = (pl_analysis_row){classes[c], -2 + 2 * i, c ? 2 + 3 * abs(i - 1) : 9 - 3 * abs(i - 1), NAN, NAN};
+    if (pl_store_put_analysis(s, "steering.taxonomy", "counts",
+                              "{\"x_label\":\"steering strength\",\"y_label\":\"chains of thought\",\"series_order\":[\"sound\"]}",
+                              rows, n))
+        return -1;
     n = 0;
     for (int i = 0; i <= 20; i++) {
         double fpr = i / 20.0;
@@ -233,7 +260,8 @@ int pl_vstore_write_sample(const char *path, int n_runs, int long_tokens) {
         goto done;
     }
     rec = NULL;
-    // A probe's per-token outputs: positive on the reasoning of correct runs, negative otherwise.
+    // A classifier probe's per-token outputs, probabilities: above 0.5 on the reasoning of correct
+    // runs, below otherwise.
     float w[17] = {0};
     if (pl_store_put_probe(s, "cot_correct", "logreg", "blocks.1.hook_resid_post", "all", "{}", w, 17, &probe_id)) goto done;
     pl_run_info *runs = NULL;
@@ -251,7 +279,7 @@ int pl_vstore_write_sample(const char *path, int n_runs, int long_tokens) {
         for (int p = 0; p < n_tok; p++) {
             pos[p] = p;
             double ramp = p < runs[i].n_prompt ? 0.15 : fmin(1, 0.2 + 0.08 * (p - runs[i].n_prompt));
-            probe[p] = (float)(sign * ramp * (0.75 + 0.25 * sin(0.9 * p + i)));
+            probe[p] = (float)(0.5 + 0.5 * sign * ramp * (0.75 + 0.25 * sin(0.9 * p + i)));
         }
         if (pl_store_put_probe_outputs(s, probe_id, runs[i].id, pos, probe, n_tok)) {
             free(runs);

@@ -45,7 +45,8 @@ pl_rgb pl_theme_background(pl_theme theme);
 
 // ---- figure ----
 
-// A new figure with an n_rows x n_cols grid of empty axes (1..16 each). Returns NULL after pl_fail
+// A new figure with an n_rows x n_cols grid of empty axes (1..16 each); an axes left untouched
+// (no data, title, labels or reference lines) is not drawn, so spare grid cells stay blank. Returns NULL after pl_fail
 // on bad sizes or out of memory. The caller owns it and frees it with pl_figure_free().
 pl_figure *pl_figure_new(int n_rows, int n_cols);
 // Free the figure, its axes and all copied data. NULL is a no-op.
@@ -120,7 +121,8 @@ int pl_axes_heatmap(pl_axes *ax, const float *values, int64_t n_rows, int64_t n_
 // Token strip: tokens laid out in wrapped lines, each on a background coloured by scores[i]
 // through the diverging colormap (scores may be NULL), underlined by segments[i] (a pl_plot_segment,
 // may be NULL). Newlines in tokens are shown as "↵" and break the line. The axes may hold nothing
-// else. Tokens that do not fit even at the smallest font are not drawn.
+// else. Tokens that do not fit even at the smallest font are not drawn. The axes' y label
+// (pl_axes_set_ylabel) names the colour bar ("score" if none).
 int pl_axes_tokens(pl_axes *ax, const char *const *tokens, const float *scores,
                    const int *segments, int64_t n_tokens);
 

@@ -595,6 +595,12 @@ static void draw_xy_axes(cairo_t *cr, const pl_axes *ax, const pl_style *st, pl_
 
 // ---- figure ----
 
+// An axes nobody drew into (a spare cell of a grid of small multiples) stays blank.
+static int axes_untouched(const pl_axes *ax) {
+    return ax->n_lines == 0 && !ax->bars && !ax->heat && !ax->tokens && ax->n_hlines == 0 && !ax->diagonal && !ax->title &&
+           !ax->xlabel && !ax->ylabel;
+}
+
 int pl_render_figure(const pl_figure *fig, cairo_t *cr, int width, int height, pl_layout *layouts) {
     if (width < 1 || height < 1 || width > 1 << 20 || height > 1 << 20)
         return pl_fail("plot: drawing size %d x %d is invalid", width, height);
@@ -629,7 +635,7 @@ int pl_render_figure(const pl_figure *fig, cairo_t *cr, int width, int height, p
             cairo_save(cr);
             if (ax->heat) pl_heatmap_draw(cr, ax, &st, cell, &layouts[i]);
             else if (ax->tokens) pl_tokens_draw(cr, ax, &st, cell, &layouts[i]);
-            else draw_xy_axes(cr, ax, &st, cell, &layouts[i]);
+            else if (!axes_untouched(ax)) draw_xy_axes(cr, ax, &st, cell, &layouts[i]);
             cairo_restore(cr);
         }
     cairo_restore(cr);

@@ -185,7 +185,7 @@ void pl_tokens_draw(cairo_t *cr, const pl_axes *ax, const pl_style *st, pl_rect 
             pl_text_draw(cr, mid, cb.x + cb.w / 2, cb.y + cb.h + 2, 0.5, 0, 0);
             pl_text_draw(cr, hi, cb.x + cb.w, cb.y + cb.h + 2, 1, 0, 0);
             pl_set_rgb(cr, st->fg);
-            pl_text_draw(cr, "score", cb.x - st->pad, cb.y + cb.h / 2, 1, 0.5, 0);
+            pl_text_draw(cr, ax->ylabel ? ax->ylabel : "score", cb.x - st->pad, cb.y + cb.h / 2, 1, 0.5, 0);
         }
     }
 }

@@ -1,6 +1,8 @@
 // The logit lens: the residual stream after each block read through ln_final and the unembedding.
 #include "probes/lens/lens.h"
 
+#include <jansson.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +152,63 @@ static void piece(char *buf, size_t n, const pl_model *m, int32_t id) {
     buf[o] = 0;
 }
 
+// A token's text as a short, printable heatmap label (valid UTF-8 is kept; newlines become "↵").
+static json_t *token_label(const char *piece) {
+    char buf[64];
+    size_t o = 0;
+    for (const char *c = piece; *c && o + 4 < sizeof buf; c++) {
+        if (*c == '\n') memcpy(buf + o, "\xe2\x86\xb5", 3), o += 3;
+        else buf[o++] = (unsigned char)*c < 0x20 ? ' ' : *c;
+    }
+    buf[o] = 0;
+    json_t *j = json_string(buf);
+    return j ? j : json_string("?");
+}
+
+// Settings and drawing hints (docs/viewer.md): a heatmap of p(target) over layer × position with
+// the run's tokens as column labels, beside the target's probability by layer at the two positions
+// of interest. Without a target, the heatmap of the top-1 probability. Returns malloc'd JSON.
+static char *lens_params(int64_t run_id, int k, const char *gold, int32_t target, int p_prompt, int p_answer,
+                         const pl_token_row *tok, int nt, int R) {
+    json_t *cols = json_array(), *row_labels = json_array();
+    for (int i = 0; i < nt; i++) json_array_append_new(cols, token_label(tok[i].piece));
+    for (int r = 0; r < R; r++) {
+        char name[16];
+        if (r == 0) snprintf(name, sizeof name, "embed");
+        else snprintf(name, sizeof name, "L%d", r - 1);
+        json_array_append_new(row_labels, json_string(name));
+    }
+    char title[192], heat_title[160];
+    if (target >= 0) {
+        snprintf(title, sizeof title, "Logit lens of run %lld: probability of the answer '%s' by layer", (long long)run_id, gold);
+        snprintf(heat_title, sizeof heat_title, "p('%s') at every position", gold);
+    } else {
+        snprintf(title, sizeof title, "Logit lens of run %lld: top-1 probability by layer", (long long)run_id);
+        snprintf(heat_title, sizeof heat_title, "top-1 probability at every position");
+    }
+    // Turned so that the tokens label the rows (readable) and the layers run left to right.
+    json_t *heat = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:o, s:o, s:b}", "kind", "logit_lens", "matrix",
+                             target >= 0 ? "gold_prob" : "top1_prob", "title", heat_title, "y_label", "position (token)",
+                             "x_label", "residual stream (L = after block L)", "colorbar_label",
+                             target >= 0 ? "p(answer token)" : "top-1 probability", "v_min", 0.0, "v_max", 1.0,
+                             "col_labels", cols, "row_labels", row_labels, "transpose", 1);
+    json_t *panels = json_array();
+    json_array_append_new(panels, heat);
+    if (target >= 0)
+        json_array_append_new(panels, json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:f}", "kind", "by_layer", "series",
+                                                "gold_prob@*", "title", "p(answer token) by layer", "x_label",
+                                                "lens row (0 = embed, L+1 = block L)", "y_label",
+                                                "p(answer token)", "y_min", 0.0, "y_max", 1.0));
+    json_t *root = json_pack("{s:I, s:i, s:s, s:i, s:i, s:i, s:s, s:s, s:o, s:{s:s, s:s}}", "run", (json_int_t)run_id,
+                             "top_k", k, "target", gold, "target_id", target, "last_prompt_pos", p_prompt, "answer_pos",
+                             p_answer, "x", "0 = embeddings, l+1 = blocks.l.hook_resid_post", "title", title, "panels",
+                             panels, "series_labels", "gold_prob@last-prompt", "at the last prompt token",
+                             "gold_prob@answer", "at the token before the answer");
+    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    return text;
+}
+
 int pl_lens_run(pl_store *s, const char *model_path, int64_t run_id, int top_k, const char *target_text, FILE *report,
                 int json) {
     pl_run_info run;
@@ -167,7 +226,7 @@ int pl_lens_run(pl_store *s, const char *model_path, int64_t run_id, int top_k, 
     int nt = 0, rc = -1;
     float *mat = NULL;
     pl_analysis_row *rows = NULL;
-    char gold[128] = "";
+    char gold[128] = "", *params = NULL;
     if (pl_model_load(model_path, &m)) goto done;
     if (pl_store_get_tokens(s, run_id, &tok, &nt)) goto done;
     if (nt < 1) { pl_fail("run %lld has no tokens", (long long)run_id); goto done; }
@@ -205,19 +264,19 @@ int pl_lens_run(pl_store *s, const char *model_path, int64_t run_id, int top_k, 
             rows[nr++] = (pl_analysis_row){series[2 * w + 1], r, lens.target_prob[(size_t)r * nt + p], NAN, NAN};
         }
     }
-    char aname[64], params[512];
+    char aname[64];
     snprintf(aname, sizeof aname, "lens.%lld", (long long)run_id);
-    snprintf(params, sizeof params,
-             "{\"run\":%lld,\"top_k\":%d,\"target\":\"%s\",\"target_id\":%d,\"last_prompt_pos\":%d,\"answer_pos\":%d,"
-             "\"x\":\"0 = embeddings, l+1 = blocks.l.hook_resid_post\"}",
-             (long long)run_id, k, target >= 0 ? gold : "", target, p_prompt, p_answer);
-    if (pl_store_put_analysis(s, aname, "lens", params, rows, nr)) goto done;
+    params = lens_params(run_id, k, target >= 0 ? gold : "", target, p_prompt, p_answer, tok, nt, R);
+    if (!params) { pl_fail("%s: out of memory writing the params of %s", pl_store_path(s), aname); goto done; }
+    if (pl_store_put_analysis(s, aname, "logit_lens", params, rows, nr)) goto done;
     size_t cells = (size_t)R * nt * k;
     mat = malloc(sizeof(float) * (cells > (size_t)R * nt ? cells : (size_t)R * nt));
     if (!mat) { pl_fail("out of memory"); goto done; }
     for (size_t i = 0; i < cells; i++) mat[i] = (float)lens.top_ids[i];
     if (pl_store_put_analysis_matrix(s, aname, "top_ids", mat, R * nt, k)) goto done;
     if (pl_store_put_analysis_matrix(s, aname, "top_probs", lens.top_probs, R * nt, k)) goto done;
+    for (size_t i = 0; i < (size_t)R * nt; i++) mat[i] = lens.top_probs[i * k];
+    if (pl_store_put_analysis_matrix(s, aname, "top1_prob", mat, R, nt)) goto done;
     if (target >= 0) {
         for (size_t i = 0; i < (size_t)R * nt; i++) mat[i] = (float)lens.target_rank[i];
         if (pl_store_put_analysis_matrix(s, aname, "gold_rank", mat, R, nt)) goto done;
@@ -268,7 +327,7 @@ int pl_lens_run(pl_store *s, const char *model_path, int64_t run_id, int top_k, 
     }
     rc = 0;
 done:
-    free(mat), free(rows), free(ids), free(tok);
+    free(mat), free(rows), free(ids), free(tok), free(params);
     pl_lens_free(&lens);
     pl_model_free(m);
     return rc;

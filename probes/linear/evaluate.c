@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,6 +120,16 @@ int pl_probe_train_eval(pl_probe **probe, pl_cv_result *cv, const float *x, cons
             if (split[i]) c_test[b++] = ctrl[i];
             else c_train[a++] = ctrl[i];
         }
+        bool one_class = true;  // few question types can give every training row one control label
+        for (int64_t i = 1; i < n_train && one_class; i++) one_class = c_train[i] == c_train[0];
+        if (one_class) {
+            // Then the control task is solved by a constant: its accuracy is that class's share.
+            int64_t correct = 0;
+            for (int64_t i = 0; i < n_test; i++) correct += c_test[i] == c_train[0];
+            m.control_accuracy = n_test ? (double)correct / (double)n_test : NAN;
+            m.selectivity = m.accuracy - m.control_accuracy;
+            goto store;
+        }
         pl_probe_options co = o.probe;
         co.lambda = p->lambda;
         if (pl_probe_fit(&control, x_train, c_train, n_train, d, &co)) {
@@ -134,6 +145,7 @@ int pl_probe_train_eval(pl_probe **probe, pl_cv_result *cv, const float *x, cons
         m.control_accuracy = (double)correct / (double)n_test;
         m.selectivity = m.accuracy - m.control_accuracy;
     }
+store:
     p->metrics = m;
     *probe = p;
     p = NULL;

@@ -2,6 +2,7 @@
 // direction against an orthogonal control, and the CoT taxonomy of the steered generations.
 #include "probes/precot/precot.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,9 +152,26 @@ static void rows_free(rows_buf *b) {
     memset(b, 0, sizeof *b);
 }
 
-static int rows_store(pl_store *s, rows_buf *b, const char *name, const char *params) {
+// Store the rows as analysis `name` of `kind` (how the figures draw it) with params (consumed).
+static int rows_store(pl_store *s, rows_buf *b, const char *name, const char *kind, json_t *params) {
     for (int i = 0; i < b->n; i++) b->rows[i].series = b->names[i];
-    return pl_store_put_analysis(s, name, "precot", params, b->rows, b->n);
+    char *text = params ? json_dumps(params, JSON_COMPACT) : NULL;
+    json_decref(params);
+    if (!text) return pl_fail("%s: out of memory writing the params of %s", pl_store_path(s), name);
+    int rc = pl_store_put_analysis(s, name, kind, text, b->rows, b->n);
+    free(text);
+    return rc;
+}
+
+// Settings and drawing hints of the by-layer analyses (the keys are listed in docs/viewer.md):
+// one panel per task, the baselines dashed in the colour of their probe.
+static json_t *by_layer_params(const pl_precot_options *o, const char *title, const char *y_label) {
+    return json_pack("{s:s, s:s, s:i, s:i, s:I, s:s, s:s, s:s, s:s, s:s, s:[s,s,s], s:{s:s, s:s, s:s}}", "hook",
+                     "blocks.*.hook_resid_post", "at", "last-prompt", "folds", o->n_folds, "bootstrap", o->n_bootstrap,
+                     "seed", (json_int_t)o->seed, "series_format", "<task>/<answer|gold>[/<baseline>]", "title", title,
+                     "x_label", "layer (blocks.L.hook_resid_post)", "y_label", y_label, "facet", "prefix", "baselines",
+                     "majority", "embed", "control", "baseline_labels", "majority", "majority class", "embed",
+                     "hook_embed probe", "control", "control task");
 }
 
 static int task_listed(const char *tasks, const char *task) {
@@ -205,8 +223,8 @@ static void report_sweep(FILE *r, const char *task, const char *label, const pl_
 }
 
 // Rows of the decoding analyses for one (task, label) sweep.
-static int add_sweep_rows(rows_buf *auroc, rows_buf *acc, rows_buf *ll, const char *task, const char *label,
-                          const pl_probe_sweep *sw) {
+static int add_sweep_rows(rows_buf *auroc, rows_buf *acc, rows_buf *ll, rows_buf *sel, const char *task,
+                          const char *label, const pl_probe_sweep *sw) {
     char base[96], name[128];
     snprintf(base, sizeof base, "%s/%s", task, label);
     const pl_probe_metrics *e = sw->has_embed ? &sw->embed.probe->metrics : NULL;
@@ -220,8 +238,8 @@ static int add_sweep_rows(rows_buf *auroc, rows_buf *acc, rows_buf *ll, const ch
         if (rows_add(acc, name, x, m->majority_accuracy, NAN, NAN)) return -1;
         snprintf(name, sizeof name, "%s/control", base);
         if (rows_add(acc, name, x, m->control_accuracy, NAN, NAN)) return -1;
-        snprintf(name, sizeof name, "%s/selectivity", base);
-        if (rows_add(acc, name, x, m->selectivity, NAN, NAN)) return -1;
+        // Selectivity is a difference of accuracies: its own analysis, not a line among rates.
+        if (rows_add(sel, base, x, m->selectivity, NAN, NAN)) return -1;
         if (e) {  // the hook_embed baseline, repeated at every layer so it draws as a flat line
             snprintf(name, sizeof name, "%s/embed", base);
             if (rows_add(auroc, name, x, e->auroc, e->auroc_lo, e->auroc_hi)) return -1;
@@ -255,8 +273,6 @@ static int add_steer_rows(rows_buf *flip, rows_buf *tax, const char *task, const
             pl_wilson_interval(&lo, &hi, t->to_target[dir][a], n);
             snprintf(name, sizeof name, "%s/%s/to-target", task, dir_name[dir]);
             if (rows_add(flip, name, x, (double)t->to_target[dir][a] / n, lo, hi)) return -1;
-            snprintf(name, sizeof name, "%s/%s/n", task, dir_name[dir]);
-            if (rows_add(flip, name, x, n, NAN, NAN)) return -1;
             for (int c = 0; c < N_CLASSES_COT; c++) {
                 snprintf(name, sizeof name, "%s/%s/%s", task, dir_name[dir], pl_cot_class_name((pl_cot_class)c));
                 if (rows_add(tax, name, x, t->cls[dir][a][c], NAN, NAN)) return -1;
@@ -397,7 +413,7 @@ int pl_precot_run(pl_store *s, const pl_precot_options *o, FILE *report) {
     double t0 = pl_now_sec();
     char tasks[32][32];
     int n_tasks = 0, rc = -1, n_ok = 0;
-    rows_buf auroc = {0}, acc = {0}, ll = {0}, flip = {0}, tax = {0};
+    rows_buf auroc = {0}, acc = {0}, ll = {0}, sel = {0}, flip = {0}, tax = {0};
     pl_model *model = NULL;
     pl_session *sess = NULL;
     steer_tally *tally = NULL;
@@ -430,7 +446,7 @@ int pl_precot_run(pl_store *s, const pl_precot_options *o, FILE *report) {
             }
             n_ok++;
             report_sweep(report, tasks[ti], label, &sw);
-            if (add_sweep_rows(&auroc, &acc, &ll, tasks[ti], label, &sw)) {
+            if (add_sweep_rows(&auroc, &acc, &ll, &sel, tasks[ti], label, &sw)) {
                 pl_probe_sweep_free(&sw);
                 goto done;
             }
@@ -441,13 +457,24 @@ int pl_precot_run(pl_store *s, const pl_precot_options *o, FILE *report) {
         pl_fail("precot: no task could be probed (%s)", last_err);
         goto done;
     }
-    char params[512];
-    snprintf(params, sizeof params,
-             "{\"hook\":\"blocks.*.hook_resid_post\",\"at\":\"last-prompt\",\"folds\":%d,\"bootstrap\":%d,\"seed\":%llu,"
-             "\"x\":\"layer\",\"series\":\"<task>/<answer|gold>[/embed|/majority|/control|/selectivity]\"}",
-             o->n_folds, o->n_bootstrap, (unsigned long long)o->seed);
-    if (rows_store(s, &auroc, "precot.auroc_by_layer", params) || rows_store(s, &acc, "precot.accuracy_by_layer", params) ||
-        rows_store(s, &ll, "precot.log_loss_by_layer", params))
+    json_t *p_auroc = by_layer_params(o, "Pre-CoT probes: AUROC by layer (last prompt token)", "AUROC (held-out, 95% CI)");
+    // Accuracy shows the model's own answer by default: with three baselines per probe, gold and
+    // answer together make an unreadable legend (--series '*/gold*' draws the gold answer).
+    json_t *p_acc = by_layer_params(o, "Pre-CoT probes: accuracy by layer for the model's own answer (last prompt token)",
+                                    "accuracy (held-out, 95% CI)");
+    if (p_acc) json_object_set_new(p_acc, "default_series", json_string("*/answer*"));
+    json_t *p_ll = by_layer_params(o, "Pre-CoT probes: log-loss by layer (last prompt token)", "log-loss (nats, held-out)");
+    json_t *p_sel = by_layer_params(o, "Pre-CoT probes: selectivity by layer (Hewitt & Liang)",
+                                    "selectivity (acc. − control acc.)");
+    if (p_auroc) json_object_set_new(p_auroc, "hline", json_real(0.5));  // chance AUROC
+    if (p_auroc) json_object_set_new(p_auroc, "y_max", json_real(1.0));
+    if (p_acc) json_object_set_new(p_acc, "y_min", json_real(0.0)), json_object_set_new(p_acc, "y_max", json_real(1.0));
+    if (p_ll) json_object_set_new(p_ll, "y_min", json_real(0.0));
+    if (p_sel) json_object_set_new(p_sel, "hline", json_real(0.0));
+    if (rows_store(s, &auroc, "precot.auroc_by_layer", "by_layer", p_auroc) ||
+        rows_store(s, &acc, "precot.accuracy_by_layer", "by_layer", p_acc) ||
+        rows_store(s, &ll, "precot.log_loss_by_layer", "by_layer", p_ll) ||
+        rows_store(s, &sel, "precot.selectivity_by_layer", "by_layer", p_sel))
         goto done;
 
     if (o->model_path && o->n_steer > 0) {
@@ -495,19 +522,56 @@ int pl_precot_run(pl_store *s, const pl_precot_options *o, FILE *report) {
         }
         if (n_tasks > 1) report_steer(report, "all tasks", &all, o);
         if (add_steer_rows(&flip, &tax, "all", &all, o)) goto done;
-        char sp[768];
-        int len = snprintf(sp, sizeof sp, "{\"n_steer\":%d,\"steer_all\":%d,\"seed\":%llu,\"layers\":\"%s\",\"alphas\":[", o->n_steer,
-                           o->steer_all, (unsigned long long)o->seed, o->n_layers ? "given" : "best-auroc");
-        for (int a = 0; a < o->n_alphas && len < 700; a++) len += snprintf(sp + len, sizeof sp - (size_t)len, "%s%g", a ? "," : "", o->alphas[a]);
-        snprintf(sp + len, sizeof sp - (size_t)len, "],\"x\":\"alpha\",\"series\":\"<task|all>/<probe|control>[/to-target|/n|/<cot class>]\"}");
-        if (rows_store(s, &flip, "precot.flip_rate", sp) || rows_store(s, &tax, "precot.taxonomy", sp)) goto done;
+        // Settings, the number of steered items per task (every item is generated at every α in
+        // both directions) and drawing hints: one panel per task, "all" last.
+        json_t *alphas = json_array(), *n_items = json_object(), *facet_order = json_array(), *titles = json_object(),
+               *tax_titles = json_object(), *tax_order = json_array();
+        for (int a = 0; a < o->n_alphas; a++) json_array_append_new(alphas, json_real(o->alphas[a]));
+        for (int ti = 0; ti <= n_tasks; ti++) {
+            const char *task = ti < n_tasks ? tasks[ti] : "all";
+            if (ti < n_tasks && !have_own[ti]) continue;
+            int n = ti < n_tasks ? tally[ti].n[0][0] : all.n[0][0];
+            char title[96];
+            snprintf(title, sizeof title, "%s (n = %d item%s)", ti < n_tasks ? task : "all tasks", n, n == 1 ? "" : "s");
+            json_object_set_new(n_items, task, json_integer(n));
+            json_array_append_new(facet_order, json_string(task));
+            json_object_set_new(titles, task, json_string(title));
+            for (int dir = 0; dir < 2; dir++) {
+                char key[64], t2[160];
+                snprintf(key, sizeof key, "%s/%s", task, dir_name[dir]);
+                json_array_append_new(tax_order, json_string(key));
+                snprintf(t2, sizeof t2, "%s, %s", dir ? "orthogonal control" : "probe direction", title);
+                json_object_set_new(tax_titles, key, json_string(t2));
+            }
+        }
+        json_t *p_flip = json_pack(
+            "{s:i, s:i, s:I, s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:[s], s:o, s:o, s:[s], s:{s:s}, s:{s:s, s:s}}",
+            "n_steer", o->n_steer, "steer_all", o->steer_all, "seed", (json_int_t)o->seed, "layers",
+            o->n_layers ? "given" : "best-auroc", "alphas", json_deep_copy(alphas), "n_items", json_deep_copy(n_items),
+            "series_format", "<task|all>/<probe|control>[/to-target]", "title",
+            "Answer flip rate when steering along the probe direction vs an orthogonal one (α × mean residual norm)", "x_label",
+            "steering strength α", "y_label", "answer flip rate (Wilson 95% CI)", "facet", "prefix",
+            "y_min", 0.0, "y_max", 1.0, "series_order", "probe", "facet_order", facet_order, "panel_titles", titles,
+            "baselines", "to-target", "baseline_labels", "to-target", "to target", "series_labels",
+            "probe", "probe", "control", "orthogonal");
+        json_t *p_tax = json_pack(
+            "{s:i, s:i, s:I, s:o, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:[s,s,s,s,s,s,s], s:o, s:o}", "n_steer",
+            o->n_steer, "steer_all", o->steer_all, "seed", (json_int_t)o->seed, "alphas", alphas, "n_items", n_items,
+            "series_format", "<task|all>/<probe|control>/<cot class>", "title",
+            "Taxonomy of the steered chains of thought by steering strength", "x_label",
+            "steering strength α", "y_label", "steered chains of thought", "facet", "prefix", "default_series", "all/*",
+            "facet_depth", 2, "series_order", "sound", "non-entailment", "confabulation", "hallucination", "incomplete",
+            "no-answer", "unchecked", "panel_titles", tax_titles, "facet_order", tax_order);
+        if (rows_store(s, &flip, "precot.flip_rate", "flip_rate", p_flip) ||
+            rows_store(s, &tax, "precot.taxonomy", "counts", p_tax))
+            goto done;
     }
     if (report) fprintf(report, "\nprecot: done in %.1f s; analyses stored in %s\n", pl_now_sec() - t0, pl_store_path(s));
     rc = 0;
 done:
     for (int ti = 0; ti < n_tasks; ti++)
         if (have_own[ti]) pl_probe_sweep_free(&own[ti]);
-    rows_free(&auroc), rows_free(&acc), rows_free(&ll), rows_free(&flip), rows_free(&tax);
+    rows_free(&auroc), rows_free(&acc), rows_free(&ll), rows_free(&sel), rows_free(&flip), rows_free(&tax);
     free(tally);
     pl_session_free(sess);
     pl_model_free(model);

@@ -263,6 +263,7 @@ int pl_store_get_analysis_matrix(pl_store *s, const char *analysis, const char *
 int pl_store_list_analyses(pl_store *s, char ***names, int *n) {
     *names = NULL;
     *n = 0;
+    if (s->version < 2) return 0;  // schema 1 had no analyses
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "SELECT name FROM analyses ORDER BY name", -1, &st, NULL) != SQLITE_OK)
         return store_sql_fail(s, s->db, "list analyses");

@@ -40,8 +40,8 @@ static void remove_store(const char *path) {
     }
 }
 
-// Read a whole file once so that its pages are in the page cache (the recorder writes with
-// O_DIRECT, which leaves nothing cached).
+// Read a whole file once so that its pages are in the page cache: the recorder drops the pages
+// it has written back (recorder.c, writeback_window), so a fresh store is mostly not cached.
 static void warm_cache(const char *path) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) return;

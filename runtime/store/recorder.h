@@ -2,7 +2,8 @@
 //
 // Hook callbacks convert rows to the storage dtype and append them to a per-hook buffer; a full
 // buffer (or the end of a run) becomes a chunk on a bounded queue. A writer thread appends chunks
-// to the store's sidecar tensor file with large writes; at the end of a run it fdatasync's the file
+// to the store's sidecar tensor file with large writes (starting writeback every 8 MiB and dropping
+// written-back pages from the page cache, docs/store.md); at the end of a run it fdatasync's the file
 // and only then commits, in one SQLite transaction, the run's tokens, labels, tensor index rows and
 // status 'complete'. The producer blocks only when the queue holds more than queue_bytes.
 #ifndef PL_RECORDER_H

@@ -537,8 +537,62 @@ pl_run_filter pl_run_filter_complete(void) { return (pl_run_filter){.status = "c
 static const char run_select[] =
     "SELECT r.id, r.model_id, r.example_id, r.status, e.task, e.difficulty, r.n_prompt, r.n_tokens,"
     " (SELECT value FROM labels WHERE run_id=r.id AND key='correct'),"
-    " (SELECT value FROM labels WHERE run_id=r.id AND key='answer'), r.started, r.finished"
+    " (SELECT value FROM labels WHERE run_id=r.id AND key='answer'), r.started, r.finished, substr(e.prompt, 1, 200)"
     " FROM runs r LEFT JOIN examples e ON e.id = r.example_id";
+
+// The WHERE clause of a pl_run_filter: ?1 status, ?2 task, ?3 model, ?4 correct, ?5 LIKE pattern
+// of the text, ?6 the text itself (a run id); ?7 limit and ?8 offset are bound for callers that page.
+static const char run_where[] =
+    " WHERE (?1 IS NULL OR r.status=?1) AND (?2 IS NULL OR e.task=?2) AND (?3=0 OR r.model_id=?3)"
+    " AND (?4<0 OR (SELECT value FROM labels WHERE run_id=r.id AND key='correct')=?4)"
+    " AND (?5 IS NULL OR e.prompt LIKE ?5 ESCAPE '\\' OR r.text LIKE ?5 ESCAPE '\\' OR e.answer LIKE ?5 ESCAPE '\\'"
+    "      OR CAST(r.id AS TEXT)=?6)";
+
+static const char *nonempty(const char *text) { return text && text[0] ? text : NULL; }
+
+// Prepare head + run_where + tail with f bound (NULL f = every run).
+static int prepare_run_query(pl_store *s, sqlite3_stmt **st, const char *head, const char *tail, const pl_run_filter *f,
+                             const char *what) {
+    pl_run_filter any = pl_run_filter_any();
+    if (!f) f = &any;
+    size_t len = strlen(head) + strlen(run_where) + strlen(tail) + 1;
+    char *sql = malloc(len);
+    if (!sql) return store_fail(s, "%s: out of memory", s->path);
+    snprintf(sql, len, "%s%s%s", head, run_where, tail);
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+    free(sql);
+    if (rc != SQLITE_OK) return store_sql_fail(s, s->db, what);
+    sqlite3_bind_text(*st, 1, nonempty(f->status), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(*st, 2, nonempty(f->task), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(*st, 3, f->model_id);
+    sqlite3_bind_int(*st, 4, f->correct);
+    const char *text = nonempty(f->text);
+    if (text) {
+        // %text% with LIKE's own wildcards in the text escaped: the user searches for characters.
+        size_t n = strlen(text);
+        char *like = malloc(2 * n + 3), *p = like;
+        if (!like) {
+            sqlite3_finalize(*st);
+            *st = NULL;
+            return store_fail(s, "%s: out of memory", s->path);
+        }
+        *p++ = '%';
+        for (const char *c = text; *c; c++) {
+            if (*c == '%' || *c == '_' || *c == '\\') *p++ = '\\';
+            *p++ = *c;
+        }
+        *p++ = '%';
+        *p = '\0';
+        sqlite3_bind_text(*st, 5, like, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(*st, 6, text, -1, SQLITE_TRANSIENT);
+        free(like);
+    }
+    if (sqlite3_bind_parameter_count(*st) >= 8) {
+        sqlite3_bind_int(*st, 7, f->limit > 0 ? f->limit : -1);
+        sqlite3_bind_int(*st, 8, f->offset > 0 ? f->offset : 0);
+    }
+    return 0;
+}
 
 static void run_from_row(sqlite3_stmt *st, pl_run_info *r) {
     memset(r, 0, sizeof *r);
@@ -556,25 +610,17 @@ static void run_from_row(sqlite3_stmt *st, pl_run_info *r) {
     snprintf(r->answer, sizeof r->answer, "%s", answer ? answer : "");
     r->started = sqlite3_column_double(st, 10);
     r->finished = sqlite3_column_double(st, 11);
+    const char *prompt = (const char *)sqlite3_column_text(st, 12);
+    snprintf(r->preview, sizeof r->preview, "%s", prompt ? prompt : "");
+    for (char *p = r->preview; *p; p++)
+        if (*p == '\n' || *p == '\t' || *p == '\r') *p = ' ';
 }
 
 int pl_store_list_runs(pl_store *s, const pl_run_filter *f, pl_run_info **runs, int *n) {
     *runs = NULL;
     *n = 0;
-    pl_run_filter any = pl_run_filter_any();
-    if (!f) f = &any;
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             "%s WHERE (?1 IS NULL OR r.status=?1) AND (?2 IS NULL OR e.task=?2) AND (?3=0 OR r.model_id=?3)"
-             " AND (?4<0 OR (SELECT value FROM labels WHERE run_id=r.id AND key='correct')=?4) ORDER BY r.id LIMIT ?5",
-             run_select);
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return store_sql_fail(s, s->db, "list runs");
-    sqlite3_bind_text(st, 1, f->status, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, f->task, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, f->model_id);
-    sqlite3_bind_int(st, 4, f->correct);
-    sqlite3_bind_int(st, 5, f->limit > 0 ? f->limit : -1);
+    if (prepare_run_query(s, &st, run_select, " ORDER BY r.id LIMIT ?7 OFFSET ?8", f, "list runs") != 0) return -1;
     int cap = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n == cap) {
@@ -612,6 +658,93 @@ int pl_store_get_run(pl_store *s, int64_t run_id, pl_run_info *out) {
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE) return store_fail(s, "%s: run %lld does not exist", s->path, (long long)run_id);
     return rc == SQLITE_ROW ? 0 : store_sql_fail(s, s->db, "get run");
+}
+
+int pl_store_get_runs(pl_store *s, const int64_t *ids, int n, pl_run_info *out) {
+    for (int i = 0; i < n; i++) out[i].id = -1;
+    if (n <= 0) return 0;
+    char sql[1024];
+    snprintf(sql, sizeof sql, "%s WHERE r.id=?1", run_select);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return store_sql_fail(s, s->db, "get runs");
+    for (int i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, ids[i]);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) run_from_row(st, &out[i]);
+        else if (rc != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return store_sql_fail(s, s->db, "get runs");
+        }
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int pl_store_count_runs(pl_store *s, const pl_run_filter *f, int64_t *n, int64_t *n_correct, int64_t *n_incorrect) {
+    *n = 0;
+    if (n_correct) *n_correct = 0;
+    if (n_incorrect) *n_incorrect = 0;
+    pl_run_filter all = f ? *f : pl_run_filter_any();
+    all.limit = all.offset = 0;
+    sqlite3_stmt *st;
+    if (prepare_run_query(s, &st,
+                          "SELECT count(*), coalesce(sum(c IS NOT NULL AND c<>0), 0), coalesce(sum(c IS NOT NULL AND c=0), 0)"
+                          " FROM (SELECT (SELECT value FROM labels WHERE run_id=r.id AND key='correct') AS c"
+                          " FROM runs r LEFT JOIN examples e ON e.id = r.example_id",
+                          ")", &all, "count runs") != 0)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *n = sqlite3_column_int64(st, 0);
+        if (n_correct) *n_correct = sqlite3_column_int64(st, 1);
+        if (n_incorrect) *n_incorrect = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : store_sql_fail(s, s->db, "count runs");
+}
+
+int pl_store_run_ids(pl_store *s, const pl_run_filter *f, int64_t **ids, int64_t *n, int64_t *n_correct,
+                     int64_t *n_incorrect) {
+    *ids = NULL;
+    *n = 0;
+    int64_t good = 0, bad = 0, cap = 0;
+    sqlite3_stmt *st;
+    if (prepare_run_query(s, &st,
+                          "SELECT r.id, (SELECT value FROM labels WHERE run_id=r.id AND key='correct')"
+                          " FROM runs r LEFT JOIN examples e ON e.id = r.example_id",
+                          " ORDER BY r.id LIMIT ?7 OFFSET ?8", f, "list run ids") != 0)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            int64_t *grown = realloc(*ids, sizeof **ids * (size_t)cap);
+            if (!grown) {
+                sqlite3_finalize(st);
+                free(*ids);
+                *ids = NULL;
+                *n = 0;
+                return store_fail(s, "%s: out of memory listing runs", s->path);
+            }
+            *ids = grown;
+        }
+        (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+            if (sqlite3_column_int(st, 1)) good++;
+            else bad++;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+        return store_sql_fail(s, s->db, "list run ids");
+    }
+    if (n_correct) *n_correct = good;
+    if (n_incorrect) *n_incorrect = bad;
+    return 0;
 }
 
 int pl_store_get_tokens(pl_store *s, int64_t run_id, pl_token_row **tokens, int *n) {

@@ -80,22 +80,45 @@ typedef struct {
     int correct;          // label 'correct': 1, 0, or -1 if absent
     char answer[64];      // label 'answer' ("" if absent)
     double started, finished;  // unix seconds (finished 0 if not finished)
+    char preview[100];    // the start of the example's prompt, newlines and tabs folded to spaces
 } pl_run_info;
 
 typedef struct {
-    const char *status;   // NULL = any; e.g. "complete"
-    const char *task;     // NULL = any
+    const char *status;   // NULL or "" = any; e.g. "complete"
+    const char *task;     // NULL or "" = any
     int64_t model_id;     // 0 = any
     int correct;          // -1 = any, 0 or 1
+    const char *text;     // NULL or "" = any; else a substring of the prompt, the generated text or
+                          // the gold answer (case-insensitive for ASCII), or exactly a run id
     int limit;            // 0 = no limit
+    int offset;           // skip this many matching runs first (paging; with limit)
 } pl_run_filter;
 pl_run_filter pl_run_filter_any(void);
 pl_run_filter pl_run_filter_complete(void);
 
-// Runs matching f, ordered by id. *runs is malloc'd (caller frees), *n the count.
+// Runs matching f, ordered by id (offset and limit page through them). *runs is malloc'd (caller
+// frees), *n the count.
 int pl_store_list_runs(pl_store *s, const pl_run_filter *f, pl_run_info **runs, int *n);
 // One run; fails with "run N does not exist".
 int pl_store_get_run(pl_store *s, int64_t run_id, pl_run_info *out);
+// Several runs by id into out[n]; a run that does not exist gets out[i].id = -1 (not an error).
+// One indexed lookup per id: meant for a page of a browser, not for whole stores.
+int pl_store_get_runs(pl_store *s, const int64_t *ids, int n, pl_run_info *out);
+// How many runs match f (offset and limit ignored), and how many of them are labelled correct = 1
+// and correct = 0 (n_correct / n_incorrect may be NULL). Scans the runs the filter selects.
+int pl_store_count_runs(pl_store *s, const pl_run_filter *f, int64_t *n, int64_t *n_correct, int64_t *n_incorrect);
+// Ids of the runs matching f, ascending (offset and limit apply), with the same correct/incorrect
+// counts over the ids returned (either may be NULL). *ids is malloc'd (caller frees; NULL if *n is 0).
+int pl_store_run_ids(pl_store *s, const pl_run_filter *f, int64_t **ids, int64_t *n, int64_t *n_correct,
+                     int64_t *n_incorrect);
+// The largest run id (0 for a store without runs). One index lookup.
+int pl_store_max_run_id(pl_store *s, int64_t *out);
+// Task names of all runs ("" for runs without an example), sorted, with their run counts.
+// *tasks: malloc'd strings (pl_strings_free), *counts: malloc'd array (caller frees).
+int pl_store_list_tasks(pl_store *s, char ***tasks, int64_t **counts, int *n);
+// A number that changes whenever another connection (a writer) commits to the store: poll it to
+// refresh a view cheaply (SQLite's PRAGMA data_version; it does not read any table).
+int pl_store_data_version(pl_store *s, int64_t *out);
 
 typedef struct {
     int32_t id;
@@ -131,6 +154,10 @@ int pl_store_read_acts(pl_store *s, int64_t run_id, const char *hook, const int3
 // Which positions of a run hold rows of this hook: [lo, hi) ranges, *ranges malloc'd as 2*n ints.
 int pl_store_recorded_positions(pl_store *s, int64_t run_id, const char *hook, int32_t **ranges, int *n_ranges);
 
+// Layers and heads of a run's recorded attention patterns: n_layers = 1 + the highest recorded
+// layer, n_heads = the most heads of any layer; 0, 0 if the run has none. Fails if the run does
+// not exist.
+int pl_store_attention_shape(pl_store *s, int64_t run_id, int *n_layers, int *n_heads);
 // Attention pattern of (run, layer, head): the causal lower triangle. out receives a dense
 // [n_q × n_k] row-major matrix (upper triangle zero) for query positions q0..q0+n_q-1 and keys
 // 0..n_k-1 (n_k = q0 + n_q); *out is malloc'd (caller frees).
@@ -179,6 +206,20 @@ int pl_store_put_probe(pl_store *s, const char *name, const char *kind, const ch
 // A probe's outputs on one run: value[i] at position pos[i] (pos -1 for run-level outputs).
 int pl_store_put_probe_outputs(pl_store *s, int64_t probe_id, int64_t run_id, const int32_t *pos, const float *value,
                                int n);
+typedef struct {
+    int64_t id;
+    char name[72], kind[32], hook[96], positions[32];  // truncated to fit; "" where NULL
+    int n_weights;
+    double created;
+} pl_probe_info;
+// All probes, oldest first (a name refitted later appears again with a larger id). *probes is
+// malloc'd (caller frees; NULL if none). A store of schema 1 has none.
+int pl_store_list_probes(pl_store *s, pl_probe_info **probes, int *n);
+// The id of the newest probe named `name`: returns 1 and sets *id if there is one, 0 if not, -1 on error.
+int pl_store_find_probe(pl_store *s, const char *name, int64_t *id);
+// A probe's outputs on one run, ordered by position (run-level outputs, pos -1, first); a NULL
+// value reads as NAN. *pos and *value are malloc'd (caller frees both; NULL if *n is 0).
+int pl_store_get_probe_outputs(pl_store *s, int64_t probe_id, int64_t run_id, int32_t **pos, float **value, int *n);
 
 // Named result tables for plots: rows of (series, x, y, lo, hi) and small named matrices.
 typedef struct {
@@ -205,7 +246,9 @@ void pl_analysis_free(pl_analysis *a);
 // A matrix of an analysis; *data malloc'd (caller frees).
 int pl_store_get_analysis_matrix(pl_store *s, const char *analysis, const char *matrix, float **data, int *n_rows,
                                  int *n_cols);
-// Names of all analyses (pl_strings_free).
+// Names of all analyses, sorted (pl_strings_free). A store of schema 1 has none.
 int pl_store_list_analyses(pl_store *s, char ***names, int *n);
+// Names and kinds of all analyses, sorted by name (pl_strings_free both).
+int pl_store_list_analysis_kinds(pl_store *s, char ***names, char ***kinds, int *n);
 
 #endif

@@ -1,0 +1,210 @@
+// What a run browser asks a store besides tensors: the newest run id and a change counter for
+// cheap polling, task counts, attention shapes, probes and their outputs, analysis kinds. Every
+// query is indexed or bounded by one run; stores of schema 1 (no probes or analyses) answer empty.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/base/error.h"
+#include "runtime/store/store_internal.h"
+
+// Run a query whose first row's first column is an integer (0 if NULL or no row).
+static int query_int64(pl_store *s, const char *sql, int64_t *out, const char *what) {
+    sqlite3_stmt *st;
+    *out = 0;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return store_sql_fail(s, s->db, what);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_sql_fail(s, s->db, what);
+}
+
+int pl_store_data_version(pl_store *s, int64_t *out) { return query_int64(s, "PRAGMA data_version", out, "data version"); }
+int pl_store_max_run_id(pl_store *s, int64_t *out) { return query_int64(s, "SELECT max(id) FROM runs", out, "max run id"); }
+
+int pl_store_list_tasks(pl_store *s, char ***tasks, int64_t **counts, int *n) {
+    *tasks = NULL;
+    *counts = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT coalesce(e.task, ''), count(*) FROM runs r LEFT JOIN examples e ON e.id = r.example_id"
+                           " GROUP BY 1 ORDER BY 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "list tasks");
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **t = realloc(*tasks, sizeof *t * (size_t)cap);
+            if (t) *tasks = t;
+            int64_t *c = realloc(*counts, sizeof *c * (size_t)cap);
+            if (c) *counts = c;
+            if (!t || !c) break;
+        }
+        (*tasks)[*n] = strdup((const char *)sqlite3_column_text(st, 0));
+        (*counts)[*n] = sqlite3_column_int64(st, 1);
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        pl_strings_free(*tasks, *n);
+        free(*counts);
+        *tasks = NULL;
+        *counts = NULL;
+        *n = 0;
+        return rc == SQLITE_ROW ? store_fail(s, "%s: out of memory listing tasks", s->path)
+                                : store_sql_fail(s, s->db, "list tasks");
+    }
+    return 0;
+}
+
+int pl_store_attention_shape(pl_store *s, int64_t run_id, int *n_layers, int *n_heads) {
+    *n_layers = *n_heads = 0;
+    pl_run_info info;
+    if (pl_store_get_run(s, run_id, &info) != 0) return -1;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT max(layer) + 1, max(n_heads) FROM attention WHERE run_id = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return store_sql_fail(s, s->db, "attention shape");
+    sqlite3_bind_int64(st, 1, run_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *n_layers = sqlite3_column_int(st, 0);
+        *n_heads = sqlite3_column_int(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : store_sql_fail(s, s->db, "attention shape");
+}
+
+// ---- probes ----------------------------------------------------------------------------------
+
+static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col) {
+    const char *t = (const char *)sqlite3_column_text(st, col);
+    snprintf(dst, size, "%s", t ? t : "");
+}
+
+int pl_store_list_probes(pl_store *s, pl_probe_info **probes, int *n) {
+    *probes = NULL;
+    *n = 0;
+    if (s->version < 2) return 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, name, kind, hook, positions, length(weights) / 4, created FROM probes ORDER BY id", -1,
+                           &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "list probes");
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            pl_probe_info *grown = realloc(*probes, sizeof *grown * (size_t)cap);
+            if (!grown) break;
+            *probes = grown;
+        }
+        pl_probe_info *p = &(*probes)[(*n)++];
+        p->id = sqlite3_column_int64(st, 0);
+        copy_text(p->name, sizeof p->name, st, 1);
+        copy_text(p->kind, sizeof p->kind, st, 2);
+        copy_text(p->hook, sizeof p->hook, st, 3);
+        copy_text(p->positions, sizeof p->positions, st, 4);
+        p->n_weights = sqlite3_column_int(st, 5);
+        p->created = sqlite3_column_double(st, 6);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(*probes);
+        *probes = NULL;
+        *n = 0;
+        return rc == SQLITE_ROW ? store_fail(s, "%s: out of memory listing probes", s->path)
+                                : store_sql_fail(s, s->db, "list probes");
+    }
+    return 0;
+}
+
+int pl_store_find_probe(pl_store *s, const char *name, int64_t *id) {
+    *id = 0;
+    if (s->version < 2) return 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT max(id) FROM probes WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "find probe");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    int found = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    if (found) *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? found : store_sql_fail(s, s->db, "find probe");
+}
+
+int pl_store_get_probe_outputs(pl_store *s, int64_t probe_id, int64_t run_id, int32_t **pos, float **value, int *n) {
+    *pos = NULL;
+    *value = NULL;
+    *n = 0;
+    if (s->version < 2) return 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT pos, value FROM probe_outputs WHERE probe_id = ?1 AND run_id = ?2 ORDER BY pos", -1,
+                           &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "probe outputs");
+    sqlite3_bind_int64(st, 1, probe_id);
+    sqlite3_bind_int64(st, 2, run_id);
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 256;
+            int32_t *p = realloc(*pos, sizeof *p * (size_t)cap);
+            if (p) *pos = p;
+            float *v = realloc(*value, sizeof *v * (size_t)cap);
+            if (v) *value = v;
+            if (!p || !v) break;
+        }
+        (*pos)[*n] = sqlite3_column_int(st, 0);
+        (*value)[*n] = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : (float)sqlite3_column_double(st, 1);
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(*pos);
+        free(*value);
+        *pos = NULL;
+        *value = NULL;
+        *n = 0;
+        return rc == SQLITE_ROW ? store_fail(s, "%s: out of memory reading probe outputs", s->path)
+                                : store_sql_fail(s, s->db, "probe outputs");
+    }
+    return 0;
+}
+
+// ---- analyses --------------------------------------------------------------------------------
+
+int pl_store_list_analysis_kinds(pl_store *s, char ***names, char ***kinds, int *n) {
+    *names = *kinds = NULL;
+    *n = 0;
+    if (s->version < 2) return 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT name, kind FROM analyses ORDER BY name", -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "list analyses");
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **a = realloc(*names, sizeof *a * (size_t)cap);
+            if (a) *names = a;
+            char **b = realloc(*kinds, sizeof *b * (size_t)cap);
+            if (b) *kinds = b;
+            if (!a || !b) break;
+        }
+        (*names)[*n] = strdup((const char *)sqlite3_column_text(st, 0));
+        (*kinds)[*n] = strdup((const char *)sqlite3_column_text(st, 1));
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        pl_strings_free(*names, *n);
+        pl_strings_free(*kinds, *n);
+        *names = *kinds = NULL;
+        *n = 0;
+        return rc == SQLITE_ROW ? store_fail(s, "%s: out of memory listing analyses", s->path)
+                                : store_sql_fail(s, s->db, "list analyses");
+    }
+    return 0;
+}
