@@ -173,7 +173,9 @@ static int probe_list(pl_vstore *v, pl_vscore_source **out, int *n, int *cap) {
         char name[80], title[96];
         snprintf(name, sizeof name, "probe:%s", probes[k].name);
         snprintf(title, sizeof title, "probe %.40s (%.40s)", probes[k].name, probes[k].hook);
-        int dup = 0;
+        // Only probes with stored outputs can colour tokens (`probe apply` writes them); they come
+        // first, so the viewer opens on the most recently meaningful score.
+        int dup = !probes[k].has_outputs;
         for (int i = 0; i < *n; i++) dup |= strcmp((*out)[i].name, name) == 0;
         // Classifier probes store a probability (of the run's label class, or class 1); ridge
         // probes an unbounded prediction.

@@ -91,7 +91,8 @@ int pl_store_list_probes(pl_store *s, pl_probe_info **probes, int *n) {
     if (s->version < 2) return 0;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT id, name, kind, hook, positions, length(weights) / 4, created FROM probes ORDER BY id", -1,
+                           "SELECT id, name, kind, hook, positions, length(weights) / 4, created,"
+                           " EXISTS(SELECT 1 FROM probe_outputs o WHERE o.probe_id = probes.id) FROM probes ORDER BY id", -1,
                            &st, NULL) != SQLITE_OK)
         return store_sql_fail(s, s->db, "list probes");
     int cap = 0, rc;
@@ -110,6 +111,7 @@ int pl_store_list_probes(pl_store *s, pl_probe_info **probes, int *n) {
         copy_text(p->positions, sizeof p->positions, st, 4);
         p->n_weights = sqlite3_column_int(st, 5);
         p->created = sqlite3_column_double(st, 6);
+        p->has_outputs = sqlite3_column_int(st, 7) != 0;
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {

@@ -211,6 +211,7 @@ typedef struct {
     char name[72], kind[32], hook[96], positions[32];  // truncated to fit; "" where NULL
     int n_weights;
     double created;
+    bool has_outputs;  // `probe apply` stored per-token scores for it
 } pl_probe_info;
 // All probes, oldest first (a name refitted later appears again with a larger id). *probes is
 // malloc'd (caller frees; NULL if none). A store of schema 1 has none.
