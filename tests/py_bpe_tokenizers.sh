@@ -3,9 +3,15 @@
 # tokenizers (GPT-2 style ByteLevel; Qwen2 style NFC + Split regex + ByteLevel; RoBERTa style with
 # add_prefix_space and the old "a b" merge form) on a corpus written here, save tokenizer.json, and
 # require that probelab's loader gives the same ids on ~200 strings and decodes every one back exactly.
+# The GPT-2 and Qwen2 style tokenizers are also written into tiny random gpt2 GGUF models, their
+# tokenizer.ggml.* keys as llama.cpp's convert_hf_to_gguf.py writes them (tests/ref/gguf_writer.py:
+# model "gpt2", pre "gpt-2" / "qwen2", token types normal/control/user-defined/unused, merges
+# "a b" in rank order, bos/eos ids, add_bos_token), and the same ids and decoding are required from
+# the GGUF loader, plus `probelab tokenize MODEL.gguf` with and without add_bos_token.
 # Needs python3-venv and PyPI (pip install tokenizers into $PL_BUILD_DIR/pyvenv); skips (77) without.
 set -u
 BUILD_DIR=${PL_BUILD_DIR:-$(dirname "$0")/../build}
+SRC=${PL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 TEST_BPE="$BUILD_DIR/tests/test_bpe"
 if [ ! -x "$TEST_BPE" ]; then
     echo "FAIL: $TEST_BPE is not built"
@@ -25,11 +31,13 @@ fi
 WORK=$(mktemp -d /tmp/pl_bpe.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-"$VENV/bin/python" - "$TEST_BPE" "$WORK" "${PL_BIN:-}" <<'PYTHON'
+"$VENV/bin/python" - "$TEST_BPE" "$WORK" "${PL_BIN:-}" "$SRC" <<'PYTHON'
 import json, os, random, subprocess, sys, time, unicodedata
 from tokenizers import Tokenizer, Regex, decoders, models, normalizers, pre_tokenizers, trainers, AddedToken
 
-test_bpe, work, probelab = sys.argv[1], sys.argv[2], sys.argv[3]
+test_bpe, work, probelab, src = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+sys.path.insert(0, os.path.join(src, "tests", "ref"))
+import gguf_writer
 rng = random.Random(1234)
 
 QWEN2 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -67,7 +75,8 @@ tests = ["", " ", "a", "hello world", "Hello  World", " leading space", "trailin
          "<|endoftext|>", "a<|endoftext|>b", "<|im_start|>user\nHi there!<|im_end|>\n<|im_start|>assistant\n",
          "<|endoftext|><|endoftext|>", " <|im_end|> ", "<|im_start", "<think>step one</think>", "x<think>y",
          "unseen: Ω ψ ∂ ⊕ ₿ ਪੰਜਾਬੀ ᚠᛇᚻ", "emoji 🙂🙂🙂 and 🧪", "mixed日本English한국", "ÀÉÎÕÜ àéîõü",
-         "I'd've", "it's 'quoted' 'S", "don't stop", "  \u00a0 \u2003 x", "\u200bzero width", "a\u0301" ]
+         "I'd've", "it's 'quoted' 'S", "don't stop", "  \u00a0 \u2003 x", "\u200bzero width", "a\u0301",
+         "[PAD1010] [PAD1001]"]  # the texts of the GGUF's padding tokens are not special
 tests += [unicodedata.normalize("NFC", s) for s in contractions + code + unicode + numbers + spaces]
 while len(tests) < 200:
     tests.append(sentence())
@@ -94,26 +103,47 @@ def train(name, pre, normalizer=None, merges_as_strings=False):
         tok = Tokenizer.from_file(path)
     return tok, path
 
+# GGUF copies, as convert_hf_to_gguf.py writes them: (pre, model vocab_size (None = the tokenizer's;
+# more gives "[PAD<i>]" tokens of type UNUSED, as Qwen2's padded embedding does), bos, eos, add_bos_token).
+# GPT-2's tokenizer_config has bos = eos = <|endoftext|> and no add_bos_token; Qwen2's has no bos.
+GGUF_GPT2 = ("gpt-2", None, "<|endoftext|>", "<|endoftext|>", None)
+GGUF_QWEN2 = ("qwen2", 1024, None, "<|endoftext|>", False)
 configs = [
-    ("gpt2", train("gpt2", pre_tokenizers.ByteLevel(add_prefix_space=False)), True),
+    ("gpt2", train("gpt2", pre_tokenizers.ByteLevel(add_prefix_space=False)), True, GGUF_GPT2),
     ("qwen2", train("qwen2", pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(QWEN2), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]), normalizer=normalizers.NFC()), True),
-    # add_prefix_space puts a space in front of each segment, so decoding does not give the input back
-    ("prefix_space", train("prefix_space", pre_tokenizers.ByteLevel(add_prefix_space=True), merges_as_strings=True), False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]), normalizer=normalizers.NFC()), True,
+     GGUF_QWEN2),
+    # add_prefix_space puts a space in front of each segment, so decoding does not give the input back;
+    # no GGUF copy (convert_hf_to_gguf.py gives RoBERTa-style models other pre-tokenizer names)
+    ("prefix_space", train("prefix_space", pre_tokenizers.ByteLevel(add_prefix_space=True), merges_as_strings=True),
+     False, None),
 ]
+
+
+def write_gguf_model(path, tokenizer_path, spec, add_bos=None):
+    pre, n_vocab, bos, eos, spec_add_bos = spec
+    tok_kv, n_vocab = gguf_writer.bpe_tokenizer_kv(tokenizer_path, pre, n_vocab, bos, eos,
+                                                   spec_add_bos if add_bos is None else add_bos)
+    kv, tensors = gguf_writer.tiny_gpt2(n_vocab)
+    gguf_writer.write_gguf(path, kv + tok_kv, tensors)
+
 
 strings_path = f"{work}/strings.json"
 json.dump(tests, open(strings_path, "w", encoding="utf-8"), ensure_ascii=False)
-failed = 0
-for name, (tok, path), check_roundtrip in configs:
+have_cli = bool(probelab and os.access(probelab, os.X_OK))
+results = []  # (check name, passed)
+
+
+def compare(label, tok, path, check_roundtrip):
+    """test_bpe's ids and decoding of every test string against the Hugging Face tokenizer's."""
     t0 = time.perf_counter()
     proc = subprocess.run([test_bpe, "encode", path, strings_path], capture_output=True)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        print(f"{name}: test_bpe failed: {proc.stderr.decode(errors='replace')}")
-        failed += 1
-        continue
+        print(f"{label}: test_bpe failed: {proc.stderr.decode(errors='replace')}")
+        results.append((label, False))
+        return
     got = json.loads(proc.stdout)
     ref = [e.ids for e in tok.encode_batch(tests, add_special_tokens=False)]
     bad_ids = [i for i in range(len(tests)) if got["ids"][i] != ref[i]]
@@ -125,7 +155,7 @@ for name, (tok, path), check_roundtrip in configs:
             if got["decoded"][i] != want or tok.decode(ref[i], skip_special_tokens=True) != want:
                 bad_text.append(i)
     n_tokens = sum(len(r) for r in ref)
-    print(f"{name}: {len(tests)} strings, {n_tokens} tokens, vocab {tok.get_vocab_size()}: "
+    print(f"{label}: {len(tests)} strings, {n_tokens} tokens, vocab {tok.get_vocab_size()}: "
           f"{len(tests) - len(bad_ids)} equal ids, {len(bad_ids)} differ; "
           f"round trip {'checked' if check_roundtrip else 'not applicable'}, {len(bad_text)} differ; "
           f"test_bpe run {seconds:.3f} s")
@@ -133,20 +163,54 @@ for name, (tok, path), check_roundtrip in configs:
         print(f"  ids differ on {tests[i][:80]!r}:\n    probelab {got['ids'][i][:40]}\n    hf       {ref[i][:40]}")
     for i in bad_text[:5]:
         print(f"  decode differs on {tests[i][:80]!r}: got {got['decoded'][i][:80]!r}")
-    failed += bool(bad_ids) + bool(bad_text)
-    # The command line takes a tokenizer.json in place of a model: spot-check it on a few strings.
-    if probelab and os.access(probelab, os.X_OK):
-        cli_bad = 0
-        for s in tests[3:40:4]:
-            out = subprocess.run([probelab, "tokenize", path, s, "--json", "--no-bos"], capture_output=True)
-            if out.returncode != 0 or json.loads(out.stdout)["ids"] != tok.encode(s, add_special_tokens=False).ids:
-                print(f"  probelab tokenize differs on {s!r}: {out.stdout[:200]!r} {out.stderr[:200]!r}")
-                cli_bad += 1
-        print(f"{name}: probelab tokenize: {10 - cli_bad} of 10 strings equal")
-        failed += bool(cli_bad)
-    else:
-        print(f"{name}: probelab binary not built ({probelab!r}); command-line check left out")
-n_checks = sum(1 + check + bool(probelab and os.access(probelab, os.X_OK)) for _, _, check in configs)
-print(f"{n_checks - failed} passed, {failed} failed")
+    results.append((f"{label} ids", not bad_ids))
+    if check_roundtrip:
+        results.append((f"{label} round trip", not bad_text))
+
+
+def compare_cli(label, tok, path, bos=None, flags=()):
+    """`probelab tokenize PATH TEXT --json` on ten strings: the Hugging Face ids, after bos if given."""
+    bad = 0
+    how = f"probelab tokenize {' '.join(flags) or '(BOS if the model adds one)'}"
+    for s in tests[3:40:4]:
+        out = subprocess.run([probelab, "tokenize", path, s, "--json", *flags], capture_output=True)
+        want = ([bos] if bos is not None else []) + tok.encode(s, add_special_tokens=False).ids
+        if out.returncode != 0 or json.loads(out.stdout)["ids"] != want:
+            print(f"  {how} differs on {s!r}: {out.stdout[:200]!r} {out.stderr[:200]!r}")
+            bad += 1
+    print(f"{label}: {how}: {10 - bad} of 10 strings equal")
+    results.append((f"{label} {how}", bad == 0))
+
+
+for name, (tok, path), check_roundtrip, gguf_spec in configs:
+    compare(name, tok, path, check_roundtrip)
+    if have_cli:  # the command line takes a tokenizer.json in place of a model
+        compare_cli(name, tok, path, flags=["--no-bos"])
+    if gguf_spec is None:
+        continue
+    gguf_path = f"{work}/{name}.gguf"
+    write_gguf_model(gguf_path, path, gguf_spec)
+    compare(f"{name} GGUF", tok, gguf_path, check_roundtrip)
+    if have_cli:
+        compare_cli(f"{name} GGUF", tok, gguf_path)  # add_bos_token absent or false: no BOS
+        bos_text = gguf_spec[2] or gguf_spec[3]  # a model without bos_token_id: give it one to add
+        with_bos = f"{work}/{name}_add_bos.gguf"
+        write_gguf_model(with_bos, path, gguf_spec[:2] + (bos_text,) + gguf_spec[3:], add_bos=True)
+        compare_cli(f"{name} GGUF add_bos_token", tok, with_bos, bos=tok.token_to_id(bos_text))
+        compare_cli(f"{name} GGUF add_bos_token", tok, with_bos, flags=["--no-bos"])
+if have_cli:
+    # An unsupported pre-tokenizer (Llama 3's) leaves the weights usable; commands that need text say why.
+    path = f"{work}/llama_bpe.gguf"
+    write_gguf_model(path, configs[0][1][1], ("llama-bpe",) + GGUF_GPT2[1:])
+    info = subprocess.run([probelab, "info", path], capture_output=True)
+    out = subprocess.run([probelab, "tokenize", path, "hi"], capture_output=True)
+    err = out.stderr.decode(errors="replace").strip()
+    print(f"unsupported pre-tokenizer: probelab info rc {info.returncode}; tokenize rc {out.returncode}: {err}")
+    results.append(("unsupported pre-tokenizer", info.returncode == 0 and out.returncode != 0 and
+                    'unsupported pre-tokenizer "llama-bpe"' in err and "\n" not in err))
+else:
+    print(f"probelab binary not built ({probelab!r}); command-line checks left out")
+failed = [n for n, ok in results if not ok]
+print(f"{len(results) - len(failed)} passed, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))
 sys.exit(1 if failed else 0)
 PYTHON

@@ -1,7 +1,7 @@
 // Byte-level BPE: the GPT-2 byte alphabet against Python's bytes_to_unicode() construction, merges
 // worked by hand on tiny vocabularies, exact decoding of UTF-8 split across tokens, and clear errors
-// for bad tokenizer.json files. Run as `test_bpe encode TOKENIZER_JSON STRINGS_JSON` it prints
-// {"ids": [[...]...], "decoded": [...]} so tests/py_bpe_tokenizers.sh can compare with Hugging Face.
+// for bad tokenizer.json files. Run as `test_bpe encode TOKENIZER_JSON|MODEL.gguf STRINGS_JSON` it
+// prints {"ids": [[...]...], "decoded": [...]} so tests/py_bpe_tokenizers.sh can compare with Hugging Face.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "runtime/base/error.h"
+#include "runtime/model/model.h"
 #include "runtime/tokenizer/bpe_internal.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "tests/support/test_support.h"
@@ -277,16 +278,26 @@ static void test_small_tokenizer_json(void **state) {
 // ---- the reference-comparison mode ---------------------------------------------------------------
 
 static int encode_strings(const char *tokenizer_path, const char *strings_path) {
-    pl_tokenizer *t = pl_tokenizer_load_hf_json(tokenizer_path);
+    size_t plen = strlen(tokenizer_path);
+    pl_model *model = NULL;  // a GGUF file: its tokenizer.ggml.* tokenizer, owned by the model
+    pl_tokenizer *t = NULL;
+    if (plen >= 5 && strcmp(tokenizer_path + plen - 5, ".gguf") == 0) {
+        if (pl_model_load(tokenizer_path, &model) == 0 && !(t = model->tokenizer))
+            pl_fail("%s: has no tokenizer", tokenizer_path);
+    } else {
+        t = pl_tokenizer_load_hf_json(tokenizer_path);
+    }
     if (!t) {
         fprintf(stderr, "test_bpe: %s\n", pl_errmsg());
+        pl_model_free(model);
         return 1;
     }
     json_error_t jerr;
     json_t *strings = json_load_file(strings_path, 0, &jerr);
     if (!json_is_array(strings)) {
         fprintf(stderr, "test_bpe: %s: want a JSON array of strings (line %d: %s)\n", strings_path, jerr.line, jerr.text);
-        pl_tokenizer_free(t);
+        if (model) pl_model_free(model);
+        else pl_tokenizer_free(t);
         return 1;
     }
     json_t *all_ids = json_array(), *decoded = json_array();
@@ -319,7 +330,8 @@ static int encode_strings(const char *tokenizer_path, const char *strings_path) 
         json_decref(decoded);
     }
     json_decref(strings);
-    pl_tokenizer_free(t);
+    if (model) pl_model_free(model);
+    else pl_tokenizer_free(t);
     return rc;
 }
 

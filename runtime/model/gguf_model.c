@@ -154,9 +154,13 @@ static int read_tokenizer(loader *L) {
             free(merges);
         }
         free(pre);
-        if (rc == 0 && !L->m->tokenizer) rc = pl_fail("%s: cannot build the BPE tokenizer: %s", g->path, pl_errmsg());
     } else {
         rc = pl_fail("%s: tokenizer model '%s' is not supported (llama, gpt2)", g->path, model);
+    }
+    if (rc == 0 && !L->m->tokenizer) {
+        char why[512];  // pl_errmsg() is the buffer pl_fail writes: copy it out first
+        snprintf(why, sizeof why, "%s", pl_errmsg());
+        rc = pl_fail("%s: cannot build the %s tokenizer: %s", g->path, model, why);
     }
     free(types);
 done:
@@ -264,7 +268,9 @@ int pl_load_gguf(const char *path, pl_model *m) {
     }
 #undef T
     if (gpt2) c->qkv_bias = true;
-    if (ok == 0) ok = read_tokenizer(&L);
+    // The weights are usable without a tokenizer (--token-ids), so an unsupported one is remembered
+    // for commands that need text, as the Hugging Face loader does, not a load failure.
+    if (ok == 0 && read_tokenizer(&L) != 0) snprintf(m->tokenizer_error, sizeof m->tokenizer_error, "%s", pl_errmsg());
 done:
     free(arch);
     pl_gguf_free(&g);

@@ -8,7 +8,7 @@ OUT_DIR/<model>.ref/<hook>.npy (float32), and OUT_DIR/models.json listing
 {name, path, tokens, ref, tokenize}. hf_gpt2_f32 also carries a tiny byte-level BPE
 tokenizer.json; "tokenize" lists texts with the ids a plain Python BPE gives (no BOS).
 Needs only numpy and torch (no transformers / safetensors / gguf packages): both file formats
-are written by hand below.
+are written by hand (safetensors below, GGUF with tests/ref/gguf_writer.py).
 
 Hugging Face semantics followed by the reference:
   llama/mistral/qwen2/qwen3: RMSNorm, NeoX rotate_half RoPE (pairs i, i + dh/2), GQA repeat_kv
@@ -19,7 +19,7 @@ Hugging Face semantics followed by the reference:
 Hook conventions: attn.hook_q/k are the raw projections (+ bias) before the qwen3 q/k norm
 and before RoPE; attn.hook_rot_q/k are after norm and RoPE.
 
-GGUF (v3, alignment 32) written with llama.cpp's names (src/llama-arch.cpp,
+GGUF (v3, alignment 32; the container by gguf_writer.py) written with llama.cpp's names (src/llama-arch.cpp,
 gguf-py/gguf/constants.py):
   metadata: general.architecture, general.alignment (u32), general.name,
     ARCH.context_length, ARCH.embedding_length, ARCH.block_count, ARCH.feed_forward_length,
@@ -55,6 +55,9 @@ import sys
 
 import numpy as np
 import torch
+
+import gguf_writer  # tests/ref/gguf_writer.py, beside this file
+from gguf_writer import GGUF_F32, GGUF_STRING, GGUF_U32
 
 torch.set_default_dtype(torch.float64)
 TOKENS = [1, 17, 5, 99, 42, 7, 63, 120, 3, 77]
@@ -438,10 +441,7 @@ def write_gpt2_tokenizer(folder):
     return out, special_id + 1
 
 
-# ---------------------------------------------------------------- GGUF writer
-
-GGML_TYPE = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 8, "BF16": 30}
-GGUF_U32, GGUF_F32, GGUF_STRING = 4, 6, 8
+# ---------------------------------------------------------------- GGUF tensors (the file format: gguf_writer.py)
 
 
 def quantize(dtype, a):
@@ -469,15 +469,10 @@ def quantize(dtype, a):
     return raw, deq.reshape(rows, cols)
 
 
-def gguf_string(s):
-    b = s.encode()
-    return struct.pack("<Q", len(b)) + b
-
-
 def write_gguf(path, kv, tensors, alignment=32):
     """kv: list of (key, type, value); tensors: list of (name, dtype, array). Returns the
     dequantized / rounded arrays by name (what a correct reader must see)."""
-    seen, infos, datas, offset = {}, [], [], 0
+    seen, raw_tensors = {}, []
     for name, dtype, a in tensors:
         a = np.asarray(a, dtype=np.float64)
         if dtype in ("Q8_0", "Q4_0"):
@@ -485,28 +480,8 @@ def write_gguf(path, kv, tensors, alignment=32):
         else:
             raw, val = raw_bytes(dtype, a), round_to(dtype, a)
         seen[name] = val
-        ne = list(reversed(a.shape))
-        info = gguf_string(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", n) for n in ne)
-        info += struct.pack("<IQ", GGML_TYPE[dtype], offset)
-        infos.append(info)
-        pad = (alignment - len(raw) % alignment) % alignment
-        datas.append(raw + b"\0" * pad)
-        offset += len(raw) + pad
-    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv))
-    for key, typ, val in kv:
-        out += gguf_string(key) + struct.pack("<I", typ)
-        if typ == GGUF_U32:
-            out += struct.pack("<I", val)
-        elif typ == GGUF_F32:
-            out += struct.pack("<f", val)
-        elif typ == GGUF_STRING:
-            out += gguf_string(val)
-    out += b"".join(infos)
-    out += b"\0" * ((alignment - len(out) % alignment) % alignment)
-    with open(path, "wb") as fp:
-        fp.write(out)
-        for d in datas:
-            fp.write(d)
+        raw_tensors.append((name, dtype, list(reversed(a.shape)), raw))
+    gguf_writer.write_gguf(path, kv, raw_tensors, alignment)
     return seen
 
 
