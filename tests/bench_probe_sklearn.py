@@ -41,6 +41,15 @@ def main():
     loss = -np.mean(np.log(p[np.arange(n), np.searchsorted(clf.classes_, ytr)])) + 0.5 * lam * np.sum(clf.coef_ ** 2)
     print("sklearn %s LogisticRegression(lbfgs, C=%g, tol=%g), float64" % (
         __import__("sklearn").__version__, 1.0 / (lam * n), meta["gtol"]))
+    try:  # the BLAS threads numpy/sklearn ran with (threadpoolctl comes with python3-sklearn)
+        from threadpoolctl import threadpool_info
+        pools = ", ".join("%s %s threads=%d" % (p["internal_api"], p.get("architecture", ""), p["num_threads"])
+                          for p in threadpool_info())
+    except ImportError:
+        pools = "threadpoolctl not installed"
+    print("  threads: %s; OPENBLAS_NUM_THREADS=%s OPENBLAS_CORETYPE=%s" % (
+        pools or "no BLAS pool found", os.environ.get("OPENBLAS_NUM_THREADS", "(unset)"),
+        os.environ.get("OPENBLAS_CORETYPE", "(unset)")))
     print("  sklearn    fit %8.3f s  %3d iterations  held-out accuracy %.4f  loss %.6f" % (
         seconds, int(np.max(clf.n_iter_)), acc, loss))
     print("  probelab   fit %8.3f s  %3d iterations  held-out accuracy %.4f  loss %.6f  (converged %d)" % (

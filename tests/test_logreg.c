@@ -1,5 +1,7 @@
 // Linear probes (probes/linear): the logistic loss and gradient against a double-precision
 // reference and central finite differences (multinomial and binary, with L2 and class weights),
+// the fused one-pass kernel against the two-sgemm evaluation and a double gradient, blocked
+// one-pass standardization against two-pass double,
 // ridge against the normal equations solved independently here in double, L-BFGS on Rosenbrock,
 // group k-fold folds never splitting a group, cross-validation, and clear errors for bad input.
 // Run as `test_logreg fit-npy DIR LAMBDA BALANCED` it fits on DIR/x_train.npy, y_train.npy and
@@ -18,6 +20,7 @@
 #include "probes/linear/evaluate.h"
 #include "probes/linear/lbfgs.h"
 #include "probes/linear/logreg.h"
+#include "probes/linear/logreg_fused.h"
 #include "probes/linear/metrics.h"
 #include "probes/linear/rng.h"
 #include "runtime/base/error.h"
@@ -50,7 +53,7 @@ static double reference_loss(const double *params, const float *x, const int32_t
     const double *b = params + (size_t)n_out * d;
     double loss = 0;
     for (int64_t i = 0; i < n; i++) {
-        double z[16];
+        double z[32];
         for (int c = 0; c < n_out; c++) {
             z[c] = b[c];
             for (int j = 0; j < d; j++) z[c] += params[c * d + j] * x[i * d + j];
@@ -110,10 +113,138 @@ static void check_gradient(int binary) {
     }
 }
 
+// The gradient of the objective in double precision, straight from its definition (no sgemm).
+static void reference_gradient(double *grad, const double *params, const float *x, const int32_t *y,
+                               const float *row_weight, int64_t n, int d, int k, int binary, double lambda) {
+    int n_out = binary ? 1 : k;
+    const double *b = params + (size_t)n_out * d;
+    memset(grad, 0, sizeof(double) * (size_t)n_out * (d + 1));
+    double z[32];  // up to 32 outputs
+    for (int64_t i = 0; i < n; i++) {
+        const float *xi = x + i * d;
+        double wi = (row_weight ? row_weight[i] : 1) / (double)n, zmax = -INFINITY, sum = 0;
+        for (int c = 0; c < n_out; c++) {
+            z[c] = b[c];
+            for (int j = 0; j < d; j++) z[c] += params[(size_t)c * d + j] * xi[j];
+            zmax = fmax(zmax, z[c]);
+        }
+        if (binary) {
+            z[0] = wi * (1 / (1 + exp(-z[0])) - y[i]);
+        } else {
+            for (int c = 0; c < k; c++) sum += exp(z[c] - zmax);
+            for (int c = 0; c < k; c++) z[c] = wi * (exp(z[c] - zmax) / sum - (c == y[i]));
+        }
+        for (int c = 0; c < n_out; c++) {
+            for (int j = 0; j < d; j++) grad[(size_t)c * d + j] += z[c] * xi[j];
+            grad[(size_t)n_out * d + c] += z[c];
+        }
+    }
+    for (int j = 0; j < n_out * d; j++) grad[j] += lambda * params[j];
+}
+
+static double max_abs_diff(const double *a, const double *b, int n, double *scale) {
+    double worst = 0;
+    *scale = 0;
+    for (int j = 0; j < n; j++) worst = fmax(worst, fabs(a[j] - b[j])), *scale = fmax(*scale, fabs(b[j]));
+    return worst;
+}
+
+// The fused one-pass kernel against the two-sgemm evaluation and a double-precision reference:
+// shapes that leave partial row blocks, partial 16/32-column vectors and output tiles, 1 to 3
+// threads giving the same bits, class weights, multinomial and binary.
+static void check_fused(int64_t n, int d, int k, int binary, int weighted) {
+    int n_out = binary ? 1 : k, n_params = n_out * (d + 1);
+    const double lambda = 0.05;
+    float *x = malloc(sizeof(float) * n * d), *row_weight = malloc(sizeof(float) * n);
+    int32_t *y = malloc(sizeof(int32_t) * n);
+    double *params = malloc(sizeof(double) * n_params), *g_ref = malloc(sizeof(double) * n_params);
+    double *g_sgemm = malloc(sizeof(double) * n_params), *g_fused = malloc(sizeof(double) * n_params);
+    double *g_first = malloc(sizeof(double) * n_params), f_first = 0;
+    make_blobs(x, y, n, d, k, 0.3, 7 + d + k);
+    for (int64_t i = 0; i < n; i++)
+        if (i % 4 == 0) y[i] = 0;  // unbalanced, so the class weights differ from 1
+    pl_balanced_weights(row_weight, y, n, k);
+    const float *w = weighted ? row_weight : NULL;
+    pl_rng rng = pl_rng_seed(3 + d);
+    for (int j = 0; j < n_params; j++) params[j] = 0.2 * pl_rng_normal(&rng);
+    reference_gradient(g_ref, params, x, y, w, n, d, k, binary, lambda);
+    double f_ref = reference_loss(params, x, y, w, n, d, k, binary, lambda);
+    double f_sgemm = pl_logreg_loss_sgemm(g_sgemm, params, x, y, w, n, d, k, binary, lambda), scale;
+    double err_sgemm = max_abs_diff(g_sgemm, g_ref, n_params, &scale);
+    for (int threads = 1; threads <= 3; threads++) {
+        pl_logreg_fused *ws;
+        assert_int_equal(pl_logreg_fused_new(&ws, n, d, n_out, threads), 0);
+        double f = pl_logreg_fused_eval(ws, g_fused, params, x, y, w, binary, lambda);
+        double f_only = pl_logreg_fused_eval(ws, NULL, params, x, y, w, binary, lambda);
+        double vs_sgemm = max_abs_diff(g_fused, g_sgemm, n_params, &scale);
+        double vs_ref = max_abs_diff(g_fused, g_ref, n_params, &scale);
+        printf("n=%lld d=%d k=%d %s%s, %d thread(s): loss %.9f (sgemm %.9f, double %.9f); gradient max |fused - "
+               "sgemm| %.2g, |fused - double| %.2g, |sgemm - double| %.2g (max |g| %.3g)\n",
+               (long long)n, d, k, binary ? "binary" : "multinomial", weighted ? " weighted" : "",
+               pl_logreg_fused_threads(ws), f, f_sgemm, f_ref, vs_sgemm, vs_ref, err_sgemm, scale);
+        assert_true(fabs(f - f_ref) < 1e-6 * fabs(f_ref) && fabs(f - f_sgemm) < 1e-6 * fabs(f_ref));
+        assert_true(f_only == f);
+        if (threads == 1) memcpy(g_first, g_fused, sizeof(double) * n_params), f_first = f;
+        assert_true(f == f_first && memcmp(g_fused, g_first, sizeof(double) * n_params) == 0);  // same bits
+        assert_true(vs_sgemm < 2e-6 * scale);
+        assert_true(vs_ref < 2e-6 * scale);
+        assert_true(scale > 1e-2);  // not vacuous
+        pl_logreg_fused_free(ws);
+    }
+    free(x), free(row_weight), free(y), free(params), free(g_ref), free(g_sgemm), free(g_fused), free(g_first);
+}
+
 // ---- tests ---------------------------------------------------------------------------------------
 
 static void test_multinomial_gradient(void **state) { check_gradient(0); }
 static void test_binary_gradient(void **state) { check_gradient(1); }
+
+static void test_fused_kernel(void **state) {
+    check_fused(1500, 100, 7, 0, 0);  // d = 100: 16- and 32-column tails; k = 7: a 4-tile and 3 singles
+    check_fused(1500, 100, 7, 0, 1);
+    check_fused(2003, 37, 2, 1, 1);   // binary, d < 64: blocks of 1024 rows, a partial second block
+    check_fused(700, 512, 10, 0, 0);  // the benchmark's shape
+    check_fused(50, 3, 5, 0, 1);      // fewer rows than a block, fewer columns than a vector
+    check_fused(900, 45, 13, 0, 1);   // output tiles 5 + 4 + 4 forward, 7 + 6 backward
+    check_fused(300, 20, 17, 0, 0);   // more than 16 classes: the scalar softmax
+}
+
+// Standardization in one pass over blocks matches a two-pass double computation, also for columns
+// whose mean is 10^4 times their spread (no cancellation), and over a row subset.
+static void test_standardize(void **state) {
+    const int64_t n = 1000;
+    const int d = 21;
+    float *x = malloc(sizeof(float) * n * d), *out = malloc(sizeof(float) * n * d);
+    float mean[21], std[21];
+    int64_t rows[300];
+    fill_normal(x, n * d, 17);
+    for (int64_t i = 0; i < n; i++) x[i * d + 2] = 1e4f + 0.5f * x[i * d + 2], x[i * d + 5] = 3.0f;
+    for (int r = 0; r < 300; r++) rows[r] = (r * 7919) % n;
+    for (int subset = 0; subset < 2; subset++) {
+        int64_t m = subset ? 300 : n;
+        pl_standardize_fit(mean, std, x, subset ? rows : NULL, m, d);
+        double worst = 0;
+        for (int j = 0; j < d; j++) {
+            double mu = 0, ss = 0;
+            for (int64_t i = 0; i < m; i++) mu += x[(subset ? rows[i] : i) * d + j];
+            mu /= m;
+            for (int64_t i = 0; i < m; i++) ss += pow(x[(subset ? rows[i] : i) * d + j] - mu, 2);
+            double sd = sqrt(ss / m);
+            if (j == 5) {  // constant column: std 1
+                assert_true(std[j] == 1.0f && mean[j] == 3.0f);
+                continue;
+            }
+            worst = fmax(worst, fmax(fabs(mean[j] - mu) / fmax(1, fabs(mu)), fabs(std[j] - sd) / sd));
+        }
+        printf("standardize (%s): worst relative error of mean/std %.2g\n", subset ? "row subset" : "all rows", worst);
+        assert_true(worst < 1e-6);
+        pl_standardize_apply(out, x, subset ? rows : NULL, m, d, mean, std);
+        for (int64_t i = 0; i < m; i++)
+            for (int j = 0; j < d; j++)
+                assert_true(out[i * d + j] == (x[(subset ? rows[i] : i) * d + j] - mean[j]) / std[j]);
+    }
+    free(x), free(out);
+}
 
 static double rosenbrock(double *g, const double *x, void *ctx) {
     double a = 1 - x[0], b = x[1] - x[0] * x[0];
@@ -553,6 +684,7 @@ int main(int argc, char **argv) {
     if (argc == 5 && strcmp(argv[1], "fit-npy") == 0) return fit_npy(argv[2], atof(argv[3]), atoi(argv[4]));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_multinomial_gradient), cmocka_unit_test(test_binary_gradient),
+        cmocka_unit_test(test_fused_kernel),         cmocka_unit_test(test_standardize),
         cmocka_unit_test(test_lbfgs_rosenbrock),     cmocka_unit_test(test_fit_optimality),
         cmocka_unit_test(test_ridge_closed_form),    cmocka_unit_test(test_group_kfold),
         cmocka_unit_test(test_errors),               cmocka_unit_test(test_cv_choice),

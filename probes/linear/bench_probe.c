@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "probes/linear/logreg.h"
+#include "probes/linear/logreg_fused.h"
 #include "probes/linear/rng.h"
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
@@ -74,6 +75,21 @@ int pl_bench_probe(FILE *out) {
     for (int64_t i = 0; i < BENCH_N_TEST; i++) correct += pred[i] == y[BENCH_N_TRAIN + i];
     double accuracy = (double)correct / BENCH_N_TEST;
 
+    // The fused one-pass kernel alone, for the same evaluations (what the fit spends per gradient),
+    // timed before the sgemm baseline, whose OpenBLAS threads keep spinning for a while afterwards.
+    pl_logreg_fused *ws = NULL;
+    double *params = calloc((size_t)k * (d + 1), sizeof(double)), *grad = malloc(sizeof(double) * (size_t)k * (d + 1));
+    if (!params || !grad || pl_logreg_fused_new(&ws, BENCH_N_TRAIN, d, k, 0)) {
+        free(params), free(grad);
+        pl_fail("bench probe: out of memory");
+        goto done;
+    }
+    double t0 = pl_now_sec();
+    for (int e = 0; e < p->evaluations; e++) pl_logreg_fused_eval(ws, grad, params, x, y, NULL, 0, BENCH_LAMBDA);
+    double fused_seconds = pl_now_sec() - t0;
+    int fused_threads = pl_logreg_fused_threads(ws);
+    pl_logreg_fused_free(ws);
+    free(params), free(grad);
     // Baseline: the two matmuls of each gradient evaluation, nothing else.
     w = calloc((size_t)k * d, sizeof(float));
     z = calloc((size_t)BENCH_N_TRAIN * k, sizeof(float));
@@ -82,12 +98,13 @@ int pl_bench_probe(FILE *out) {
         pl_fail("bench probe: out of memory");
         goto done;
     }
-    double t0 = pl_now_sec();
+    t0 = pl_now_sec();
     for (int e = 0; e < p->evaluations; e++) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BENCH_N_TRAIN, k, d, 1.0f, x, d, w, d, 0.0f, z, k);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, d, BENCH_N_TRAIN, 1.0f, z, k, x, d, 0.0f, gw, d);
     }
     double sgemm_seconds = pl_now_sec() - t0;
+    const char *coretype = getenv("OPENBLAS_CORETYPE");
 
     fprintf(out, "probe fit: multinomial L2 logistic regression, n=%d d=%d k=%d lambda=%g (sklearn C=%g), gtol %g\n",
             BENCH_N_TRAIN, d, k, BENCH_LAMBDA, 1.0 / (BENCH_LAMBDA * BENCH_N_TRAIN), BENCH_GTOL);
@@ -97,6 +114,10 @@ int pl_bench_probe(FILE *out) {
     fprintf(out, "  held-out accuracy %.4f on %d rows\n", accuracy, BENCH_N_TEST);
     fprintf(out, "  baseline: bare sgemm for %d evaluations (X·Wᵀ and Gᵀ·X) %8.3f s  ->  fit / sgemm = %.2fx\n",
             p->evaluations, sgemm_seconds, p->fit_seconds / sgemm_seconds);
+    fprintf(out, "  fused one-pass kernel for the same %d evaluations %8.3f s  ->  sgemm / fused = %.2fx\n",
+            p->evaluations, fused_seconds, sgemm_seconds / fused_seconds);
+    fprintf(out, "  threads: %d (fused kernel), OpenBLAS %d; OPENBLAS_CORETYPE=%s\n", fused_threads,
+            openblas_get_num_threads(), coretype ? coretype : "(unset)");
     const char *dir = getenv("PL_BENCH_PROBE_EXPORT");
     if (dir && *dir) {
         if (export_data(dir, x, y, p, accuracy)) goto done;

@@ -12,7 +12,7 @@ void pl_bench_probe_data(float *x, int32_t *y, int64_t n, int d, int k, uint64_t
 
 // Fit n = 20000, d = 512, 10 classes (lambda 1e-3, gtol 1e-4), print fit time, iterations, held-out
 // accuracy on 5000 more rows, and the time of the same number of gradient evaluations done as bare
-// sgemm (X·Wᵀ and Gᵀ·X) with their ratio, to out. If the environment variable
+// sgemm (X·Wᵀ and Gᵀ·X) with their ratio, and the fused kernel alone for those evaluations, to out. If the environment variable
 // PL_BENCH_PROBE_EXPORT names a directory, also write x_train.npy, y_train.npy, x_test.npy,
 // y_test.npy and bench_probe.json there for tests/bench_probe_sklearn.py. Returns 0, or -1 with
 // pl_errmsg().

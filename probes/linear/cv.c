@@ -227,8 +227,8 @@ int pl_probe_cv_fit(pl_probe **probe, pl_cv_result *cv, const float *x, const in
     y_train = malloc(sizeof(int32_t) * (size_t)n);
     train = malloc(sizeof(int64_t) * (size_t)n);
     test = malloc(sizeof(int64_t) * (size_t)n);
-    xs_train = malloc(sizeof(float) * (size_t)n * d);
-    xs_test = malloc(sizeof(float) * (size_t)n * d);
+    xs_train = pl_probe_alloc_features((size_t)n * d);
+    xs_test = pl_probe_alloc_features((size_t)n * d);
     mean = malloc(sizeof(float) * (size_t)d);
     std = malloc(sizeof(float) * (size_t)d);
     row_weight = o.balanced ? malloc(sizeof(float) * (size_t)n) : NULL;

@@ -1,9 +1,15 @@
 #include "probes/linear/logreg.h"
 
+#include "probes/linear/logreg_fused.h"
+
 #include <cblas.h>
 #include <math.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
@@ -20,34 +26,100 @@ pl_probe_options pl_probe_defaults(void) {
                               .lbfgs = pl_lbfgs_defaults()};
 }
 
+#define HUGE_PAGE ((size_t)2 << 20)
+
+float *pl_probe_alloc_features(size_t count) {
+    size_t bytes = sizeof(float) * (count > 0 ? count : 1);
+    if (bytes < 2 * HUGE_PAGE) return malloc(bytes);
+    bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;  // aligned_alloc wants a multiple of the alignment
+    float *p = aligned_alloc(HUGE_PAGE, bytes);
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: failure just means 4 KB pages
+#endif
+    return p;
+}
+
 int64_t pl_first_non_finite(const float *x, int64_t n, int d) {
     for (int64_t i = 0; i < n * (int64_t)d; i++)
         if (!isfinite(x[i])) return i;
     return -1;
 }
 
+#define STD_BLOCK 64  // rows per block of pl_standardize_fit: small enough to stay in L2 for its second pass
+
+#ifdef __AVX512F__
+static inline __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+#endif
+
+// Per column of m rows: s[j] = Σ x (center NULL) or Σ (x - center[j])² (double), into s[d].
+// The first pass (center NULL) also prefetches the same columns of the next block's rows (up to
+// row n): strided reads down a column block would otherwise wait on memory for every row.
+static void block_moment(double *s, const double *center, const float *x, const int64_t *rows, int64_t r0, int m,
+                         int64_t n, int d) {
+#ifdef __AVX512F__
+    // 16 columns at a time, accumulators in registers across the rows
+    for (int j = 0; j < d; j += 16) {
+        __mmask16 k = lane_mask(d - j);
+        __mmask8 klo = (__mmask8)k, khi = (__mmask8)(k >> 8);
+        __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+        __m512d c_lo = center ? _mm512_maskz_loadu_pd(klo, center + j) : lo;
+        __m512d c_hi = center ? _mm512_maskz_loadu_pd(khi, center + j + 8) : hi;
+        for (int i = 0; i < m; i++) {
+            int64_t next = r0 + m + i;
+            if (!center && next < n)
+                _mm_prefetch((const char *)(x + (rows ? rows[next] : next) * (int64_t)d + j), _MM_HINT_T0);
+            __m512 v = _mm512_maskz_loadu_ps(k, x + (rows ? rows[r0 + i] : r0 + i) * (int64_t)d + j);
+            __m512d a = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), c_lo);
+            __m512d b = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), c_hi);
+            if (center) lo = _mm512_fmadd_pd(a, a, lo), hi = _mm512_fmadd_pd(b, b, hi);
+            else lo = _mm512_add_pd(lo, a), hi = _mm512_add_pd(hi, b);
+        }
+        _mm512_mask_storeu_pd(s + j, klo, lo);
+        if (khi) _mm512_mask_storeu_pd(s + j + 8, khi, hi);
+    }
+#else
+    memset(s, 0, sizeof(double) * (size_t)d);
+    for (int i = 0; i < m; i++) {
+        const float *row = x + (rows ? rows[r0 + i] : r0 + i) * (int64_t)d;
+        if (center)
+            for (int j = 0; j < d; j++) s[j] += (row[j] - center[j]) * (row[j] - center[j]);
+        else
+            for (int j = 0; j < d; j++) s[j] += row[j];
+    }
+#endif
+}
+
 void pl_standardize_fit(float *mean, float *std, const float *x, const int64_t *rows, int64_t n, int d) {
-    double *sum = calloc((size_t)d * 2, sizeof(double));
-    double *sq = sum + d;
-    if (!sum) {  // degrade to the identity map rather than fail: callers check memory elsewhere
+    // One pass over x: each block of rows gets its exact two-pass mean and centered sum of squares
+    // while it is in cache, merged into the running totals (Chan, Golub & LeVeque's pairwise
+    // update), so large means cause no cancellation.
+    double *mu = calloc((size_t)d * 4, sizeof(double));
+    if (!mu || n < 1) {  // degrade to the identity map rather than fail: callers check memory elsewhere
         for (int j = 0; j < d; j++) mean[j] = 0, std[j] = 1;
+        free(mu);
         return;
     }
-    for (int64_t i = 0; i < n; i++) {
-        const float *row = x + (rows ? rows[i] : i) * (int64_t)d;
-        for (int j = 0; j < d; j++) sum[j] += row[j];
-    }
-    for (int j = 0; j < d; j++) sum[j] /= (double)n;
-    for (int64_t i = 0; i < n; i++) {  // two passes: no cancellation for large means
-        const float *row = x + (rows ? rows[i] : i) * (int64_t)d;
-        for (int j = 0; j < d; j++) sq[j] += (row[j] - sum[j]) * (row[j] - sum[j]);
+    double *m2 = mu + d, *bmean = m2 + d, *bm2 = bmean + d;
+    int64_t seen = 0;
+    for (int64_t r0 = 0; r0 < n; r0 += STD_BLOCK) {
+        int m = (int)(n - r0 < STD_BLOCK ? n - r0 : STD_BLOCK);
+        block_moment(bmean, NULL, x, rows, r0, m, n, d);
+        for (int j = 0; j < d; j++) bmean[j] /= m;
+        block_moment(bm2, bmean, x, rows, r0, m, n, d);
+        double total = (double)(seen + m), w = (double)seen * m / total;
+        for (int j = 0; j < d; j++) {
+            double delta = bmean[j] - mu[j];
+            mu[j] += delta * m / total;
+            m2[j] += bm2[j] + delta * delta * w;
+        }
+        seen += m;
     }
     for (int j = 0; j < d; j++) {
-        double sd = sqrt(sq[j] / (double)n);
-        mean[j] = (float)sum[j];
-        std[j] = sd > 1e-12 * fmax(1.0, fabs(sum[j])) ? (float)sd : 1.0f;
+        double sd = sqrt(m2[j] / (double)n);
+        mean[j] = (float)mu[j];
+        std[j] = sd > 1e-12 * fmax(1.0, fabs(mu[j])) ? (float)sd : 1.0f;
     }
-    free(sum);
+    free(mu);
 }
 
 void pl_standardize_apply(float *out, const float *x, const int64_t *rows, int64_t n, int d, const float *mean,
@@ -55,7 +127,15 @@ void pl_standardize_apply(float *out, const float *x, const int64_t *rows, int64
     for (int64_t i = 0; i < n; i++) {
         const float *row = x + (rows ? rows[i] : i) * (int64_t)d;
         float *o = out + i * (int64_t)d;
+#ifdef __AVX512F__
+        for (int j = 0; j < d; j += 16) {  // the same IEEE subtract and divide as the scalar loop
+            __mmask16 k = lane_mask(d - j);
+            __m512 v = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + j), _mm512_maskz_loadu_ps(k, mean + j));
+            _mm512_mask_storeu_ps(o + j, k, _mm512_div_ps(v, _mm512_mask_loadu_ps(_mm512_set1_ps(1), k, std + j)));
+        }
+#else
         for (int j = 0; j < d; j++) o[j] = (row[j] - mean[j]) / std[j];
+#endif
     }
 }
 
@@ -102,7 +182,8 @@ static int64_t class_of(const int32_t *classes, int k, int32_t label) {
 
 // ---- the logistic objective ----
 
-// Buffers for one problem, reused by every evaluation.
+// Buffers for one problem, reused by every evaluation: z, w, gw for the two-sgemm evaluation,
+// fused for the one-pass kernel (probes/linear/logreg_fused.h) the optimizer uses.
 typedef struct logreg_problem {
     const float *x;           // [n × d] standardized
     const int32_t *y;         // [n] class index
@@ -113,9 +194,11 @@ typedef struct logreg_problem {
     float *w;   // [n_out × d] float copy of the parameters
     float *z;   // [n × n_out] logits, then dL/dlogits
     float *gw;  // [n_out × d]
+    pl_logreg_fused *fused;
 } logreg_problem;
 
-static double logreg_eval(double *grad, const double *params, void *ctx) {
+// The objective with two sgemm calls over all of x: the reference for the fused kernel.
+static double logreg_eval_sgemm(double *grad, const double *params, void *ctx) {
     logreg_problem *P = ctx;
     int64_t n = P->n;
     int d = P->d, n_out = P->n_out;
@@ -165,10 +248,17 @@ static double logreg_eval(double *grad, const double *params, void *ctx) {
     return loss;
 }
 
+static double logreg_eval(double *grad, const double *params, void *ctx) {
+    logreg_problem *P = ctx;
+    return pl_logreg_fused_eval(P->fused, grad, params, P->x, P->y, P->row_weight, P->binary, P->lambda);
+}
+
+// sgemm: 1 allocates the two-sgemm buffers, 0 the fused workspace.
 static int problem_init(logreg_problem *P, const float *x, const int32_t *y, const float *row_weight, int64_t n,
-                        int d, int k, int binary, double lambda) {
+                        int d, int k, int binary, double lambda, int sgemm) {
     *P = (logreg_problem){.x = x, .y = y, .row_weight = row_weight, .n = n, .d = d, .n_out = binary ? 1 : k,
                           .binary = binary, .lambda = lambda};
+    if (!sgemm) return pl_logreg_fused_new(&P->fused, n, d, P->n_out, 0);
     P->w = malloc(sizeof(float) * (size_t)P->n_out * d);
     P->gw = malloc(sizeof(float) * (size_t)P->n_out * d);
     P->z = malloc(sizeof(float) * (size_t)n * P->n_out);
@@ -179,13 +269,25 @@ static int problem_init(logreg_problem *P, const float *x, const int32_t *y, con
     return 0;
 }
 
-static void problem_free(logreg_problem *P) { free(P->w), free(P->gw), free(P->z); }
+static void problem_free(logreg_problem *P) {
+    free(P->w), free(P->gw), free(P->z);
+    pl_logreg_fused_free(P->fused);
+}
 
 double pl_logreg_loss(double *grad, const double *params, const float *x, const int32_t *y, const float *row_weight,
                       int64_t n, int d, int k, int binary, double lambda) {
     logreg_problem P;
-    if (problem_init(&P, x, y, row_weight, n, d, k, binary, lambda)) return NAN;
+    if (problem_init(&P, x, y, row_weight, n, d, k, binary, lambda, 0)) return NAN;
     double loss = logreg_eval(grad, params, &P);
+    problem_free(&P);
+    return loss;
+}
+
+double pl_logreg_loss_sgemm(double *grad, const double *params, const float *x, const int32_t *y,
+                            const float *row_weight, int64_t n, int d, int k, int binary, double lambda) {
+    logreg_problem P;
+    if (problem_init(&P, x, y, row_weight, n, d, k, binary, lambda, 1)) return NAN;
+    double loss = logreg_eval_sgemm(grad, params, &P);
     problem_free(&P);
     return loss;
 }
@@ -194,7 +296,7 @@ int pl_logreg_fit_prepared(double *params, pl_lbfgs_result *result, const float 
                            const float *row_weight, int64_t n, int d, int k, int binary, double lambda,
                            const pl_lbfgs_options *opts) {
     logreg_problem P;
-    if (problem_init(&P, x, y, row_weight, n, d, k, binary, lambda)) return -1;
+    if (problem_init(&P, x, y, row_weight, n, d, k, binary, lambda, 0)) return -1;
     int64_t n_params = (int64_t)P.n_out * (d + 1);
     int rc = pl_lbfgs_minimize(params, result, logreg_eval, &P, n_params, opts);
     problem_free(&P);
@@ -262,7 +364,7 @@ int pl_probe_fit(pl_probe **probe, const float *x, const int32_t *y, int64_t n, 
     int binary = kind == PL_PROBE_BINARY, n_out = binary ? 1 : k;
     p = probe_alloc(kind, d, k, n_out);
     y_idx = malloc(sizeof(int32_t) * (size_t)n);
-    xs = malloc(sizeof(float) * (size_t)n * d);
+    xs = pl_probe_alloc_features((size_t)n * d);
     params = calloc((size_t)n_out * (d + 1), sizeof(double));
     if (o.balanced) row_weight = malloc(sizeof(float) * (size_t)n);
     if (!p || !y_idx || !xs || !params || (o.balanced && !row_weight)) {

@@ -10,11 +10,12 @@
 // as scikit-learn does for two classes. Ridge minimizes (1/2n) Σ (y_i - w·x̂_i - b)² + (λ/2)||w||²,
 // which is scikit-learn's Ridge(alpha) with alpha = λ · n_train.
 //
-// Logistic fits use L-BFGS (probes/linear/lbfgs.h); each gradient costs two sgemm calls
-// (X·Wᵀ and Gᵀ·X). Ridge is solved in closed form (normal equations, Cholesky, double precision).
+// Logistic fits use L-BFGS (probes/linear/lbfgs.h); each gradient is one fused pass over X
+// (probes/linear/logreg_fused.h) on OpenBLAS's thread count. Ridge is solved in closed form (normal equations, Cholesky, double precision).
 #ifndef PL_PROBE_LOGREG_H
 #define PL_PROBE_LOGREG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "probes/linear/lbfgs.h"
@@ -88,15 +89,25 @@ void pl_probe_free(pl_probe *probe);
 
 // ---- lower level, shared with cross-validation and tests ----
 
+// A buffer for count floats of a feature matrix, released with free() by the caller, or NULL on no
+// memory. Large ones are advised to use transparent huge pages: first touch of a 40 MB copy then
+// costs 20 page faults instead of 10,000, which otherwise rival a whole probe fit.
+float *pl_probe_alloc_features(size_t count);
+
 // Index of the first non-finite value of x[n × d], or -1 if all are finite.
 int64_t pl_first_non_finite(const float *x, int64_t n, int d);
 
 // The logistic objective L and its gradient at params = [W (n_outputs × d) row-major, b (n_outputs)]
 // for already-standardized features x[n × d] and class indices y[n] in 0..k-1. row_weight[n] may
 // be NULL (all ones). binary: one output with a sigmoid (y in {0,1}). grad may be NULL.
-// Uses sgemm in float; returns L in double. For tests (finite differences) and the optimizer.
+// Products in float (the fused one-pass kernel the optimizer uses); returns L in double.
 double pl_logreg_loss(double *grad, const double *params, const float *x, const int32_t *y, const float *row_weight,
                       int64_t n, int d, int k, int binary, double lambda);
+
+// The same objective computed with two sgemm calls over all of x (X·Wᵀ, then Gᵀ·X): the
+// reference that tests compare the fused kernel with.
+double pl_logreg_loss_sgemm(double *grad, const double *params, const float *x, const int32_t *y,
+                            const float *row_weight, int64_t n, int d, int k, int binary, double lambda);
 
 // Fit on already-standardized features: params[n_outputs × d + n_outputs] holds the start point
 // (zeros, or a warm start) and receives the minimizer. k classes; binary uses one output.
