@@ -55,6 +55,7 @@ static void usage(FILE *out) {
             "  --task LIST            comma-separated tasks, sampled uniformly (default arith,max,mc,vars)\n"
             "  --out FILE             GGUF to write at the end\n"
             "  --steps N              optimisation steps (default %d)\n"
+            "  --stop-at N            stop after step N, keeping the schedule of --steps (for staged recipes)\n"
             "  --batch B              examples per step (default %d)\n"
             "  --lr LR                peak learning rate (default %g)\n"
             "  --warmup N             warm-up steps (default %d)\n"
@@ -212,6 +213,7 @@ int cmd_train(int argc, char **argv) {
         continue;                                                             \
     }
         INT_OPT("--steps", steps)
+        INT_OPT("--stop-at", stop_at)
         INT_OPT("--batch", batch)
         INT_OPT("--warmup", warmup)
         INT_OPT("--d-model", d_model)

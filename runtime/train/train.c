@@ -644,12 +644,14 @@ int pl_train_run(const pl_train_options *opt, const pl_train_source *src, FILE *
                 t->d, t->L, t->H, t->Hkv, t->f, t->ctx, t->V, t->n_params);
     double t0 = pl_now_sec(), t_last = t0;
     long tokens_since = 0;
-    while (t->step < opt->steps) {
+    // --stop-at ends a run early at a reproducible point without changing its schedule.
+    int last = opt->stop_at > 0 && opt->stop_at < opt->steps ? opt->stop_at : opt->steps;
+    while (t->step < last) {
         pl_train_stats st;
         if (pl_trainer_step(t, src, &st)) goto done;
         tokens_since += st.n_tokens;
         if (log && (st.step == 1 || st.step % (opt->log_every > 0 ? opt->log_every : 50) == 0 ||
-                    st.step == opt->steps)) {
+                    st.step == last)) {
             double now = pl_now_sec();
             fprintf(log, "step %5d/%d  loss %.4f  lr %.2e  grad-norm %.3f  %.0f tok/s  %.0fs\n", st.step, opt->steps,
                     st.loss, st.lr, st.grad_norm, tokens_since / (now - t_last), now - t0);

@@ -35,6 +35,7 @@ typedef struct {
     float norm_eps, rope_theta;
     // optimisation
     int steps, batch, warmup;
+    int stop_at;            // stop after this step (0 = at `steps`); the schedule still spans `steps`
     float lr, min_lr_frac;  // cosine decays from lr to lr * min_lr_frac at the last step
     float weight_decay, grad_clip, beta1, beta2;
     uint64_t seed;
