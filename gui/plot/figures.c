@@ -176,13 +176,20 @@ static const char **token_labels(pl_vstore *v, int64_t run, int n, pl_vtoken **t
     return labels;
 }
 
+// The run of an attention figure and its recorded layers × heads; fails if none were recorded.
+static int resolve_attention_run(pl_vstore *v, const pl_figure_opts *o, pl_vrun *info, int *n_layers, int *n_heads) {
+    if (resolve_run(v, o->run, info) != 0) return -1;
+    if (pl_vstore_attention_shape(v, info->id, n_layers, n_heads) != 0) return -1;
+    if (*n_layers == 0)
+        return pl_fail("%s: run %lld has no attention patterns (record blocks.*.attn.hook_pattern)", pl_vstore_path(v),
+                       (long long)info->id);
+    return 0;
+}
+
 static int build_attention(pl_figure **out, pl_vstore *v, const pl_figure_opts *o) {
     pl_vrun info;
-    if (resolve_run(v, o->run, &info) != 0) return -1;
     int n_layers, n_heads;
-    if (pl_vstore_attention_shape(v, info.id, &n_layers, &n_heads) != 0) return -1;
-    if (n_layers == 0) return pl_fail("%s: run %lld has no attention patterns (record blocks.*.attn.hook_pattern)",
-                                      pl_vstore_path(v), (long long)info.id);
+    if (resolve_attention_run(v, o, &info, &n_layers, &n_heads) != 0) return -1;
     if (o->layer < 0 || o->layer >= n_layers || o->head < 0 || o->head >= n_heads)
         return pl_fail("%s: run %lld has attention for layers 0..%d and heads 0..%d, not layer %d head %d", pl_vstore_path(v),
                        (long long)info.id, n_layers - 1, n_heads - 1, o->layer, o->head);
@@ -215,11 +222,8 @@ done:
 
 static int build_attention_grid(pl_figure **out, pl_vstore *v, const pl_figure_opts *o) {
     pl_vrun info;
-    if (resolve_run(v, o->run, &info) != 0) return -1;
     int n_layers, n_heads;
-    if (pl_vstore_attention_shape(v, info.id, &n_layers, &n_heads) != 0) return -1;
-    if (n_layers == 0) return pl_fail("%s: run %lld has no attention patterns (record blocks.*.attn.hook_pattern)",
-                                      pl_vstore_path(v), (long long)info.id);
+    if (resolve_attention_run(v, o, &info, &n_layers, &n_heads) != 0) return -1;
     int rows = n_layers > 16 ? 16 : n_layers, cols = n_heads > 16 ? 16 : n_heads;
     pl_figure *fig = pl_figure_new(rows, cols);
     if (!fig) return -1;
