@@ -229,10 +229,6 @@ int cmd_generate(int argc, char **argv) {
     int rc = 1;
     int n = cli_prompt_ids(m, prompt, token_ids, &ids);
     if (n < 0 || pl_session_new(m, 0, &s) != 0) goto done;
-    if (n + sp.max_new > pl_session_max_ctx(s) && n > pl_session_max_ctx(s)) {
-        pl_fail("the prompt has %d tokens but the context holds %d", n, pl_session_max_ctx(s));
-        goto done;
-    }
     stream_ctx sc = {m->tokenizer, !json};
     if (!json && m->tokenizer && prompt) fputs(prompt, stdout);
     if (pl_generate(s, ids, n, &sp, print_token, &sc, &g) != 0) goto done;

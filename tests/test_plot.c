@@ -730,10 +730,6 @@ static void test_demo_figures(void **state) {
     pl_figure_free(fig);
 }
 
-// fontconfig (used by cairo's text) keeps its configuration for the whole process: not our leak.
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libfontconfig.so\n"; }
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_colormap_reference),

@@ -441,10 +441,6 @@ static void test_bad_inputs(void **state) {
     assert_null(never);
 }
 
-// fontconfig's caches, held by cairo until exit, are not ours (as in tests/test_plot.c).
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libfontconfig.so\n"; }
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention_cells),
