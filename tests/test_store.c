@@ -22,10 +22,14 @@
 #include "tests/support/test_support.h"
 
 enum { L = 3, D = 16, H = 2, N_PROMPT = 5, N_COT = 4, N_ANS = 3, T = N_PROMPT + N_COT + N_ANS, N_RUNS = 4 };
+_Static_assert(T * T * H * L * N_RUNS <= 4096, "pattern_value must stay an exact fraction below 1");
 
+// Written values and expected values come from these functions, called once at write time and once
+// at check time. Each is an integer over a power of two, so every float step is exact and no
+// compiler (FMA contraction at -O3 -march=native, vectorization) can make the two calls differ.
 static float resid_value(int run, int layer, int pos, int j) { return (float)run * 10.0f + layer + pos * 0.25f + (j - 8) / 64.0f; }
 static float pattern_value(int run, int layer, int h, int q, int k) {
-    return 0.001f * (float)(run + 1) + 0.01f * layer + 0.1f * h + 0.003f * q + 0.0007f * k;
+    return (float)(k + T * (q + T * (h + H * (layer + L * run)))) / 4096.0f;  // distinct per (run, layer, h, q, k), < 1
 }
 
 static pl_config synthetic_config(void) {
