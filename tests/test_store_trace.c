@@ -260,10 +260,51 @@ static void cli_commands_and_bad_input(void **state) {
     free(out);
 }
 
+// Defect: `--record '*'` failed (it matched the attention scores, which are not recordable) and
+// its message printed freed memory. '*' means every recordable hook; a glob matching only
+// scores fails with a message that names the glob.
+static void record_star_means_every_recordable_hook(void **state) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/star.db", dir);
+    pl_store *s;
+    assert_int_equal(pl_store_open(&s, path, PL_STORE_WRITE), 0);
+    pl_trace_opts o = pl_trace_defaults();
+    o.record = "*";
+    o.sampling.max_new = 4;
+    o.progress = false;
+    o.limit = 1;
+    pl_trace_stats st;
+    if (pl_trace_dataset(&st, s, model, &data, &o) != 0) fail_msg("%s", pl_store_errmsg(s));
+    assert_int_equal(st.n_traced, 1);
+    // Reference: the model's hook list without the attention scores.
+    pl_hooks *h = pl_hooks_new(&model->config);
+    const char **names;
+    int n_names = pl_hooks_list(h, &names), n_recordable = 0;
+    for (int i = 0; i < n_names; i++) {
+        pl_hook_kind kind;
+        int layer;
+        assert_int_equal(pl_hook_parse(names[i], &kind, &layer), 0);
+        n_recordable += kind != PL_HOOK_ATTN_SCORES;
+    }
+    pl_hooks_free(h);
+    char **hooks;
+    int n_hooks;
+    assert_int_equal(pl_store_list_hooks(s, &hooks, &n_hooks), 0);
+    assert_int_equal(n_hooks, n_recordable);
+    for (int i = 0; i < n_hooks; i++) assert_null(strstr(hooks[i], "attn_scores"));
+    pl_strings_free(hooks, n_hooks);
+    o.record = "blocks.*.attn.hook_attn_scores";
+    assert_int_not_equal(pl_trace_dataset(&st, s, model, &data, &o), 0);
+    printf("scores only: %s\n", pl_store_errmsg(s));
+    assert_non_null(strstr(pl_store_errmsg(s), "'blocks.*.attn.hook_attn_scores' matches only attention scores"));
+    pl_store_close(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(traced_values_match_recomputation),
         cmocka_unit_test(cli_commands_and_bad_input),
+        cmocka_unit_test(record_star_means_every_recordable_hook),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

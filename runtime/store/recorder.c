@@ -638,43 +638,43 @@ int pl_recorder_new(pl_recorder **out, pl_store *s, pl_hooks *hooks, const pl_re
             store_fail(s, "%s: out of memory", s->path);
             goto fail;
         }
-        // Split the comma-separated globs; every glob must match something.
+        // Split the comma-separated globs; every glob must match something recordable. Attention
+        // scores are not a probability pattern (stored like patterns they would be
+        // indistinguishable in the attention table), so a glob such as '*' skips them and only a
+        // glob that matches nothing but scores is an error.
         char *globs = strdup(o->record), *save = NULL;
-        for (char *g = strtok_r(globs, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
+        if (!globs) {
+            store_fail(s, "%s: out of memory", s->path);
+            goto fail;
+        }
+        int bad = 0;  // 1 = matches nothing, 2 = matches only attention scores
+        for (char *g = strtok_r(globs, ",", &save); g && !bad; g = strtok_r(NULL, ",", &save)) {
             while (*g == ' ') g++;
             if (!*g) continue;
-            int matched = 0;
+            int matched = 0, recordable = 0;
             for (int i = 0; i < n_names; i++) {
                 if (fnmatch(g, names[i], 0) != 0) continue;
                 matched++;
+                pl_hook_kind kind;
+                int layer;
+                if (pl_hook_parse(names[i], &kind, &layer) != 0 || kind == PL_HOOK_ATTN_SCORES) continue;
+                recordable++;
                 bool dup = false;
                 for (int k = 0; k < r->n_streams; k++) dup |= strcmp(r->streams[k].name, names[i]) == 0;
                 if (dup) continue;
-                pl_hook_kind kind;
-                int layer;
-                if (pl_hook_parse(names[i], &kind, &layer) != 0) continue;
                 stream *st = &r->streams[r->n_streams++];
                 st->rec = r;
                 snprintf(st->name, sizeof st->name, "%s", names[i]);
                 st->layer = layer;
-                st->attention = kind == PL_HOOK_PATTERN || kind == PL_HOOK_ATTN_SCORES;
-                if (kind == PL_HOOK_ATTN_SCORES) {
-                    // Scores are not a probability pattern; stored like patterns they would be
-                    // indistinguishable in the attention table.
-                    free(globs);
-                    store_fail(s, "--record %s: attention scores cannot be recorded (record attn.hook_pattern)", g);
-                    goto fail;
-                }
+                st->attention = kind == PL_HOOK_PATTERN;
             }
-            if (matched == 0) {
-                char msg[300];
-                snprintf(msg, sizeof msg, "--record: '%s' matches no hook point of this model (probelab info MODEL --hooks lists them)", g);
-                free(globs);
-                store_fail(s, "%s", msg);
-                goto fail;
-            }
+            if (matched == 0)
+                bad = 1, store_fail(s, "--record: '%s' matches no hook point of this model (probelab info MODEL --hooks lists them)", g);
+            else if (recordable == 0)
+                bad = 2, store_fail(s, "--record: '%s' matches only attention scores, which cannot be recorded (record attn.hook_pattern)", g);
         }
         free(globs);
+        if (bad) goto fail;
         for (int k = 0; k < r->n_streams; k++)
             if (pl_hooks_add(hooks, r->streams[k].name, on_hook, &r->streams[k]) < 0) {
                 store_fail(s, "%s", pl_errmsg());
