@@ -9,6 +9,7 @@
 #include "datasets/tasks.h"
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
+#include "runtime/base/rng.h"
 #include "runtime/model/model.h"
 #include "runtime/session.h"
 #include "runtime/tokenizer/tokenizer.h"
@@ -24,20 +25,14 @@ typedef struct {
     int n;
 } task_mix;
 
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static int task_source(void *user, uint64_t seed, uint64_t index, pl_train_text *out) {
     const task_mix *mix = user;
-    uint64_t h = mix64(seed + 0x9e3779b97f4a7c15ULL * (index + 1));
+    uint64_t h = pl_mix64(seed + PL_RNG_GOLDEN * (index + 1));
     int k = (int)(h % (uint64_t)mix->n);
     int span = mix->hi[k] - mix->lo[k] + 1;
     int difficulty = mix->lo[k] + (int)((h >> 20) % (uint64_t)span);
     pl_dataset ds;
-    if (pl_task_generate(&ds, mix->names[k], 1, mix64(h), difficulty, difficulty)) return -1;
+    if (pl_task_generate(&ds, mix->names[k], 1, pl_mix64(h), difficulty, difficulty)) return -1;
     out->text = pl_example_full_text(&ds.items[0]);
     out->prompt_len = strlen(ds.items[0].prompt);
     pl_dataset_free(&ds);

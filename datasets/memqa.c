@@ -118,7 +118,7 @@ static json_t *build_sample(pl_rng *r, int index, int d) {
         json_t *turns = json_array();
         for (int t = 1; t <= n_turns; t++) {
             // place the remaining facts so they all fit: probability n_left / turns_left
-            bool is_fact = next_fact < n_here && pl_rng_below(r, n_turns - t + 1) < n_here - next_fact;
+            bool is_fact = next_fact < n_here && (int)pl_rng_below(r, n_turns - t + 1) < n_here - next_fact;
             fact_turn *f = is_fact ? &facts[here[next_fact++]] : NULL;
             if (f) speaker = f->speaker;
             json_t *turn = json_object();

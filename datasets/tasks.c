@@ -12,19 +12,10 @@
 
 // ---- helpers -------------------------------------------------------------------------------
 
-uint64_t pl_rng_next(pl_rng *r) {
-    uint64_t z = (r->state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-int pl_rng_below(pl_rng *r, int n) { return (int)(pl_rng_next(r) % (uint64_t)n); }
-
 pl_rng pl_rng_for(const char *task, uint64_t seed, int index) {
     uint64_t h = 1469598103934665603ULL;  // FNV-1a of the task name, so tasks do not share streams
     for (const char *p = task; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    pl_rng r = {seed ^ h};
+    pl_rng r = pl_rng_state(seed ^ h);
     r.state = pl_rng_next(&r) ^ ((uint64_t)index * 0xd1b54a32d192ed03ULL);
     pl_rng_next(&r);
     return r;

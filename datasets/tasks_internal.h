@@ -1,5 +1,5 @@
-// Pieces shared by the files of datasets/ only: a seeded PRNG, a string builder, dataset growth
-// and the LoCoMo-to-examples conversion used both by the loader and by the memqa generator.
+// Pieces shared by the files of datasets/ only: per-example generator streams, a string builder,
+// dataset growth and the LoCoMo-to-examples conversion used both by the loader and by the memqa generator.
 #ifndef PL_TASKS_INTERNAL_H
 #define PL_TASKS_INTERNAL_H
 
@@ -8,15 +8,8 @@
 #include <stdint.h>
 
 #include "datasets/tasks.h"
+#include "runtime/base/rng.h"
 
-// splitmix64: tiny, fast, good enough for task generation, and identical on every platform.
-typedef struct {
-    uint64_t state;
-} pl_rng;
-
-uint64_t pl_rng_next(pl_rng *r);
-// Uniform integer in [0, n) (n > 0); the modulo bias is below 2^-50 for our small n.
-int pl_rng_below(pl_rng *r, int n);
 // The generator for example `index` of (task, seed): independent of n and of the other examples.
 pl_rng pl_rng_for(const char *task, uint64_t seed, int index);
 

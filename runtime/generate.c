@@ -13,15 +13,6 @@ pl_sample_params pl_sample_defaults(void) {
                               .stop_at_eos = true};
 }
 
-static uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double uniform01(uint64_t *state) { return (double)(splitmix64(state) >> 11) * 0x1.0p-53; }
-
 typedef struct {
     float p;
     int32_t id;
@@ -33,7 +24,7 @@ static int by_prob_desc(const void *a, const void *b) {
     return ((const prob_index *)a)->id - ((const prob_index *)b)->id;
 }
 
-int32_t pl_sample(const float *logits, int V, const pl_sample_params *p, uint64_t *rng) {
+int32_t pl_sample(const float *logits, int V, const pl_sample_params *p, pl_rng *rng) {
     int32_t best = 0;
     for (int i = 1; i < V; i++)
         if (logits[i] > logits[best]) best = i;
@@ -61,7 +52,7 @@ int32_t pl_sample(const float *logits, int V, const pl_sample_params *p, uint64_
     }
     double total = 0;
     for (int i = 0; i < n; i++) total += pi[i].p;
-    double r = uniform01(rng) * total, acc = 0;
+    double r = pl_rng_uniform(rng) * total, acc = 0;
     int32_t chosen = pi[n - 1].id;
     for (int i = 0; i < n; i++) {
         acc += pi[i].p;
@@ -112,7 +103,7 @@ int pl_generate(pl_session *s, const int32_t *prompt, int n_prompt, const pl_sam
     out->ids = malloc((size_t)cap * sizeof *out->ids);
     out->logprobs = malloc((size_t)cap * sizeof *out->logprobs);
     out->entropies = malloc((size_t)cap * sizeof *out->entropies);
-    uint64_t rng = p->seed;
+    pl_rng rng = pl_rng_state(p->seed);
     size_t text_len = 0, text_cap = 256;
     char *text = malloc(text_cap);
     out->stop = PL_STOP_LENGTH;

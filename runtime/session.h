@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "kernels/kernels.h"
+#include "runtime/base/rng.h"
 #include "runtime/hooks.h"
 #include "runtime/model/model.h"
 
@@ -68,6 +69,6 @@ void pl_generation_free(pl_generation *g);
 void pl_logprob_entropy(const float *logits, int V, int32_t id, float *logprob, float *entropy);
 
 // Sample one id from logits[V] (temperature/top-k/top-p; greedy if temperature <= 0).
-int32_t pl_sample(const float *logits, int V, const pl_sample_params *p, uint64_t *rng_state);
+int32_t pl_sample(const float *logits, int V, const pl_sample_params *p, pl_rng *rng);
 
 #endif

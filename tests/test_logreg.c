@@ -22,7 +22,7 @@
 #include "probes/linear/logreg.h"
 #include "probes/linear/logreg_fused.h"
 #include "probes/linear/metrics.h"
-#include "probes/linear/rng.h"
+#include "runtime/base/rng.h"
 #include "runtime/base/error.h"
 #include "runtime/base/npy.h"
 #include "tests/support/test_support.h"

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "probes/lens/lens.h"
-#include "probes/linear/rng.h"
+#include "runtime/base/rng.h"
 #include "probes/precot/precot.h"
 #include "probes/probe_store.h"
 #include "runtime/base/error.h"

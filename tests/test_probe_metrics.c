@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "probes/linear/metrics.h"
-#include "probes/linear/rng.h"
+#include "runtime/base/rng.h"
 #include "runtime/base/error.h"
 #include "tests/support/test_support.h"
 

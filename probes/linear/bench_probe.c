@@ -6,7 +6,7 @@
 
 #include "probes/linear/logreg.h"
 #include "probes/linear/logreg_fused.h"
-#include "probes/linear/rng.h"
+#include "runtime/base/rng.h"
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
 #include "runtime/base/npy.h"

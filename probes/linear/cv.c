@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "probes/linear/rng.h"
+#include "runtime/base/rng.h"
 #include "runtime/base/error.h"
 
 pl_cv_options pl_cv_defaults(void) { return (pl_cv_options){.n_folds = 5, .seed = 0, .lambdas = NULL, .n_lambdas = 0}; }

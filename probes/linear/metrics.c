@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "probes/linear/logreg.h"
-#include "probes/linear/rng.h"
+#include "runtime/base/rng.h"
 #include "runtime/base/error.h"
 
 pl_probe_metrics pl_probe_metrics_empty(void) {

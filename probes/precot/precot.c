@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "datasets/tasks.h"
-#include "probes/linear/rng.h"
+#include "runtime/base/rng.h"
 #include "probes/probe_store.h"
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"

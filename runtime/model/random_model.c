@@ -6,24 +6,13 @@
 #include <string.h>
 
 #include "runtime/base/error.h"
+#include "runtime/base/rng.h"
 #include "runtime/model/model.h"
 
-static uint64_t next_u64(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static float *random_tensor(pl_model *m, size_t n, float stddev, uint64_t *rng, const char *name, int64_t d0, int64_t d1) {
+static float *random_tensor(pl_model *m, size_t n, float stddev, pl_rng *rng, const char *name, int64_t d0, int64_t d1) {
     float *p = pl_model_alloc(m, n);
     if (!p) return NULL;
-    for (size_t i = 0; i < n; i += 2) {  // Box-Muller
-        double u1 = ((next_u64(rng) >> 11) + 1) * 0x1.0p-53, u2 = (next_u64(rng) >> 11) * 0x1.0p-53;
-        double r = sqrt(-2 * log(u1));
-        p[i] = (float)(stddev * r * cos(2 * M_PI * u2));
-        if (i + 1 < n) p[i + 1] = (float)(stddev * r * sin(2 * M_PI * u2));
-    }
+    for (size_t i = 0; i < n; i++) p[i] = (float)(stddev * pl_rng_normal(rng));
     pl_tensor_info info = {.n_dims = d1 ? 2 : 1, .shape = {d1 ? d1 : d0, d1 ? d0 : 0}, .n_bytes = n * 4};
     snprintf(info.name, sizeof info.name, "%s", name);
     snprintf(info.dtype, sizeof info.dtype, "F32");
@@ -49,7 +38,7 @@ int pl_model_random(const pl_config *cfg, uint64_t seed, pl_model **out) {
         pl_model_free(m);
         return -1;
     }
-    uint64_t rng = seed;
+    pl_rng rng = pl_rng_state(seed);
     size_t d = (size_t)cfg->d_model, f = (size_t)cfg->d_ff, qd = (size_t)cfg->n_heads * cfg->head_dim,
            kvd = (size_t)cfg->n_kv_heads * cfg->head_dim, V = (size_t)cfg->vocab_size;
     pl_weights *w = &m->weights;

@@ -11,6 +11,7 @@
 
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
+#include "runtime/base/rng.h"
 #include "runtime/session.h"
 #include "runtime/store/bench.h"
 #include "runtime/store/recorder.h"
@@ -20,11 +21,6 @@
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
-}
-
-static uint64_t rng_next(uint64_t *s) {
-    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
-    return *s;
 }
 
 // Remove a store and its tensor folder (only files this bench created).
@@ -162,7 +158,7 @@ static int bench_reads(FILE *out, const char *store_path, int n_runs, double *me
     enum { N = 4000 };
     double *lat = malloc(sizeof(double) * N), *base = malloc(sizeof(double) * N);
     float *row = malloc(sizeof(float) * W_D);
-    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    pl_rng rng = pl_rng_seed(0);
     int rc = 0;
     // find the tensor file for the raw-pread baseline (same file, same row size)
     // every tensor file, for eviction; the first one also serves the raw-pread baseline
@@ -182,9 +178,9 @@ static int bench_reads(FILE *out, const char *store_path, int n_runs, double *me
         if (pass == 1)
             for (int k = 0; k < n_files; k++) drop_cache(files[k]);
         for (int i = 0; i < N && rc == 0; i++) {
-            int64_t run = 1 + (int64_t)(rng_next(&seed) % (uint64_t)n_runs);
-            int layer = (int)(rng_next(&seed) % W_LAYERS);
-            int32_t pos = (int32_t)(rng_next(&seed) % W_T);
+            int64_t run = 1 + (int64_t)pl_rng_below(&rng, (uint64_t)n_runs);
+            int layer = (int)pl_rng_below(&rng, W_LAYERS);
+            int32_t pos = (int32_t)pl_rng_below(&rng, W_T);
             char hook[64];
             snprintf(hook, sizeof hook, "blocks.%d.hook_resid_post", layer);
             double t0 = pl_now_sec();
@@ -198,7 +194,7 @@ static int bench_reads(FILE *out, const char *store_path, int n_runs, double *me
         int fd = open(file, O_RDONLY);
         int64_t n_rows = file_size / (W_D * 4);
         for (int i = 0; i < N && fd >= 0 && n_rows > 0; i++) {
-            int64_t r = (int64_t)(rng_next(&seed) % (uint64_t)n_rows);
+            int64_t r = (int64_t)pl_rng_below(&rng, (uint64_t)n_rows);
             double t0 = pl_now_sec();
             if (pread(fd, row, W_D * 4, (off_t)(r * W_D * 4)) < 0) break;
             base[i] = (pl_now_sec() - t0) * 1e6;

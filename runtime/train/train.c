@@ -11,6 +11,7 @@
 #include "kernels/cpu/layers.h"
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
+#include "runtime/base/rng.h"
 #include "runtime/model/gguf_write.h"
 #include "runtime/train/task_vocab.h"
 
@@ -89,15 +90,11 @@ struct pl_trainer {
 
 // ------------------------------------------------------------------------------------- setup
 
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-static double uniform01(uint64_t *s) { return ((splitmix(s) >> 11) + 0.5) / 9007199254740992.0; }
-static float normal(uint64_t *s) {  // Box-Muller
-    double u1 = uniform01(s), u2 = uniform01(s);
+// The initialisation's N(0, 1): Box-Muller on two open-interval uniforms. Not pl_rng_normal (which
+// draws its first uniform as 1 - [0, 1)): the bundled model's recipe reproduces byte for byte only
+// with the stream it was trained with.
+static float init_normal(pl_rng *r) {
+    double u1 = pl_rng_uniform_open(r), u2 = pl_rng_uniform_open(r);
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
@@ -168,14 +165,14 @@ int pl_trainer_new(const pl_train_options *opt, pl_trainer **out) {
     rope_tables(t->rope_cos, t->rope_sin, t->ctx, t->hd, opt->rope_theta);
 
     // GPT-2 style init: N(0, 0.02), residual output projections scaled by 1/sqrt(2 L), gains 1.
-    uint64_t rng = opt->seed * 0x2545F4914F6CDD1DULL + 17;
+    pl_rng rng = pl_rng_state(opt->seed * 0x2545F4914F6CDD1DULL + 17);
     float out_std = 0.02f / sqrtf(2.0f * t->L);
     for (int i = 0; i < t->n_tensors; i++) {
         param_tensor *p = &t->tensors[i];
         float std = 0.02f;
         for (int l = 0; l < t->L; l++)
             if (p->offset == t->lo[l].wo || p->offset == t->lo[l].w_down) std = out_std;
-        for (size_t j = 0; j < p->n; j++) t->params[p->offset + j] = p->decay ? std * normal(&rng) : 1.0f;
+        for (size_t j = 0; j < p->n; j++) t->params[p->offset + j] = p->decay ? std * init_normal(&rng) : 1.0f;
     }
     *out = t;
     return 0;
@@ -409,8 +406,8 @@ static float lr_at(const pl_train_options *o, int step) {
 
 // The example stream of step s: seed mixed with s, so the batch does not depend on history.
 static uint64_t step_seed(uint64_t seed, int step) {
-    uint64_t s = seed ^ ((uint64_t)step * 0x9E3779B97F4A7C15ULL);
-    return splitmix(&s);
+    pl_rng r = pl_rng_state(seed ^ ((uint64_t)step * PL_RNG_GOLDEN));
+    return pl_rng_next(&r);
 }
 
 static void free_texts(pl_train_text *texts, int n) {
