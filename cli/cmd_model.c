@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli/cli_opts.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "runtime/base/error.h"
@@ -14,47 +15,46 @@
 #include "runtime/session.h"
 #include "runtime/tokenizer/tokenizer.h"
 
-static int fail_usage(const char *usage) {
-    pl_print_error();
-    fprintf(stderr, "%s", usage);
-    return 2;
-}
+static const char model_help[] = "a .gguf file or a Hugging Face folder (config.json + *.safetensors)";
 
 static const char *rope_name(pl_rope_style r) {
     return r == PL_ROPE_ADJACENT ? "adjacent pairs" : r == PL_ROPE_NEOX ? "half-split (NeoX)" : "none";
 }
 
 // ---------------------------------------------------------------- info
-static const char info_usage[] =
-    "usage: probelab info MODEL [--hooks] [--json]\n"
-    "  MODEL    a .gguf file or a Hugging Face folder (config.json + *.safetensors)\n"
-    "  --hooks  also list every hook point name\n"
-    "  --json   machine-readable output\n";
-
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
     bool hooks = false, json = false;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return printf("%s", info_usage), 0;
-        else if (strcmp(argv[i], "--hooks") == 0) hooks = true;
-        else if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (argv[i][0] == '-') return pl_fail("info: unknown option '%s'", argv[i]), fail_usage(info_usage);
-        else path = argv[i];
-    }
-    if (!path) return pl_fail("info: missing MODEL"), fail_usage(info_usage);
+    const cli_option opts[] = {
+        {"--hooks", CLI_FLAG, &hooks, .help = "also list every hook point name"},
+        {"--json", CLI_FLAG, &json, .help = "print one JSON object (with \"hooks\": [...] if --hooks)"},
+        {0}};
+    const cli_positional pos[] = {{"MODEL", &path, model_help, true}, {0}};
+    const cli_spec spec = {"info", opts, pos, .summary = "Print a model's architecture, sizes, tokenizer and tensor table."};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
     pl_model *m;
-    if (pl_model_load(path, &m) != 0) return pl_print_error(), 1;
+    if (pl_model_load(path, &m) != 0) return cli_fail();
     const pl_config *c = &m->config;
     if (json) {
-        printf("{\"path\": \"%s\", \"format\": \"%s\", \"arch\": \"%s\", \"d_model\": %d, \"n_layers\": %d, \"n_heads\": %d, "
-               "\"n_kv_heads\": %d, \"head_dim\": %d, \"d_ff\": %d, \"vocab_size\": %d, \"context_length\": %d, "
-               "\"norm_eps\": %g, \"rope_theta\": %g, \"rope\": \"%s\", \"tied_embeddings\": %s, \"n_params\": %lld, "
-               "\"n_tensors\": %d}\n",
-               m->path, m->format, c->arch_name, c->d_model, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim,
-               c->d_ff, c->vocab_size, c->context_length, c->norm_eps, c->rope_theta, rope_name(c->rope_style),
-               c->tied_embeddings ? "true" : "false", (long long)pl_model_n_params(m), m->n_tensors);
+        json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:s, s:b, s:I, s:i}",
+                              "path", m->path, "format", m->format, "arch", c->arch_name, "d_model", c->d_model,
+                              "n_layers", c->n_layers, "n_heads", c->n_heads, "n_kv_heads", c->n_kv_heads, "head_dim",
+                              c->head_dim, "d_ff", c->d_ff, "vocab_size", c->vocab_size, "context_length",
+                              c->context_length, "norm_eps", cli_json_float(c->norm_eps), "rope_theta", cli_json_float(c->rope_theta),
+                              "rope", rope_name(c->rope_style), "tied_embeddings", (int)c->tied_embeddings, "n_params",
+                              (json_int_t)pl_model_n_params(m), "n_tensors", m->n_tensors);
+        if (j && hooks) {
+            pl_hooks *h = pl_hooks_new(c);
+            const char **names;
+            int n = pl_hooks_list(h, &names);
+            json_t *a = json_array();
+            for (int i = 0; i < n; i++) json_array_append_new(a, json_string(names[i]));
+            json_object_set_new(j, "hooks", a);
+            pl_hooks_free(h);
+        }
         pl_model_free(m);
-        return 0;
+        return cli_print_json(j);
     }
     printf("model        %s (%s)\n", m->path, m->format);
     printf("architecture %s\n", c->arch_name);
@@ -94,69 +94,48 @@ int cmd_info(int argc, char **argv) {
 }
 
 // ---------------------------------------------------------------- tokenize
-static const char tokenize_usage[] =
-    "usage: probelab tokenize MODEL TEXT [--json] [--no-bos]\n"
-    "  prints the token ids and pieces of TEXT; --json prints {\"ids\": [...], \"pieces\": [...]}\n";
-
-static void json_string(FILE *out, const char *s, size_t len) {
-    fputc('"', out);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') fprintf(out, "\\%c", ch);
-        else if (ch == '\n') fputs("\\n", out);
-        else if (ch == '\t') fputs("\\t", out);
-        else if (ch == '\r') fputs("\\r", out);
-        else if (ch < 0x20) fprintf(out, "\\u%04x", ch);
-        else fputc(ch, out);
-    }
-    fputc('"', out);
-}
-
 int cmd_tokenize(int argc, char **argv) {
-    const char *pos[2] = {NULL, NULL};
-    int n_pos = 0;
-    bool json = false, bos = true;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return printf("%s", tokenize_usage), 0;
-        else if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (strcmp(argv[i], "--no-bos") == 0) bos = false;
-        else if (argv[i][0] == '-' && argv[i][1] == '-') return pl_fail("tokenize: unknown option '%s'", argv[i]), fail_usage(tokenize_usage);
-        else if (n_pos < 2) pos[n_pos++] = argv[i];
-        else return pl_fail("tokenize: too many arguments (quote the text)"), fail_usage(tokenize_usage);
-    }
-    if (n_pos < 2) return pl_fail("tokenize: need MODEL and TEXT"), fail_usage(tokenize_usage);
+    const char *model = NULL, *text = NULL;
+    bool json = false, no_bos = false;
+    const cli_option opts[] = {
+        {"--json", CLI_FLAG, &json, .help = "print {\"ids\": [...], \"pieces\": [...]}"},
+        {"--no-bos", CLI_FLAG, &no_bos, .help = "do not prepend the BOS token"},
+        {0}};
+    const cli_positional pos[] = {{"MODEL", &model, "a model (as for info) or a bare tokenizer.json", true},
+                                  {"TEXT", &text, "the text; quote it, and put -- before a text that starts with -", true},
+                                  {0}};
+    const cli_spec spec = {"tokenize", opts, pos, .summary = "Print the token ids and pieces of TEXT."};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
     pl_tokenizer *tok = NULL;
     pl_model *m = NULL;
-    size_t plen = strlen(pos[0]);
-    if (plen >= 14 && strcmp(pos[0] + plen - 14, "tokenizer.json") == 0) {  // a bare HF tokenizer file
-        tok = pl_tokenizer_load_hf_json(pos[0]);
-        if (!tok) return pl_print_error(), 1;
+    size_t plen = strlen(model);
+    if (plen >= 14 && strcmp(model + plen - 14, "tokenizer.json") == 0) {  // a bare HF tokenizer file
+        tok = pl_tokenizer_load_hf_json(model);
+        if (!tok) return cli_fail();
     } else {
-        if (pl_model_load(pos[0], &m) != 0) return pl_print_error(), 1;
+        if (pl_model_load(model, &m) != 0) return cli_fail();
         if (!m->tokenizer) {
-            pl_fail("%s: has no %stokenizer%s%s", pos[0], m->tokenizer_error[0] ? "usable " : "",
+            pl_fail("%s: has no %stokenizer%s%s", model, m->tokenizer_error[0] ? "usable " : "",
                     m->tokenizer_error[0] ? ": " : "", m->tokenizer_error);
             pl_model_free(m);
-            return pl_print_error(), 1;
+            return cli_fail();
         }
         tok = m->tokenizer;
     }
-    int32_t *ids;
-    int n = pl_tokenizer_encode(tok, pos[1], bos, &ids);
+    int32_t *ids = NULL;
+    int n = pl_tokenizer_encode(tok, text, !no_bos, &ids);
     int rc = 0;
     if (n < 0) {
-        pl_print_error();
-        rc = 1;
+        rc = cli_fail();
     } else if (json) {
-        printf("{\"ids\": [");
-        for (int i = 0; i < n; i++) printf("%s%d", i ? ", " : "", ids[i]);
-        printf("], \"pieces\": [");
+        json_t *a_ids = json_array(), *a_pieces = json_array();
         for (int i = 0; i < n; i++) {
             const char *t = pl_tokenizer_token_text(tok, ids[i]);
-            if (i) printf(", ");
-            json_string(stdout, t, strlen(t));
+            json_array_append_new(a_ids, json_integer(ids[i]));
+            json_array_append_new(a_pieces, cli_json_text(t, strlen(t)));
         }
-        printf("]}\n");
+        rc = cli_print_json(json_pack("{s:o, s:o}", "ids", a_ids, "pieces", a_pieces));
     } else {
         for (int i = 0; i < n; i++) printf("%6d  %s\n", ids[i], pl_tokenizer_token_text(tok, ids[i]));
     }
@@ -167,17 +146,6 @@ int cmd_tokenize(int argc, char **argv) {
 }
 
 // ---------------------------------------------------------------- generate
-static const char generate_usage[] =
-    "usage: probelab generate MODEL (--prompt TEXT | --token-ids 1,2,3) [options]\n"
-    "  --max-new N     tokens to generate (default 64)\n"
-    "  --temp T        temperature; 0 = greedy (default 0)\n"
-    "  --top-k K       keep the K most likely tokens (default off)\n"
-    "  --top-p P       nucleus sampling mass (default 1 = off)\n"
-    "  --seed S        RNG seed (default 42)\n"
-    "  --stop STR      stop when the text ends with STR (repeatable)\n"
-    "  --ids           also print the generated ids\n"
-    "  --json          print {\"ids\", \"text\", \"logprobs\", \"stop\"}\n";
-
 typedef struct {
     const pl_tokenizer *tok;
     bool stream;
@@ -196,33 +164,31 @@ static bool print_token(int32_t id, int index, void *user) {
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *path = NULL, *prompt = NULL, *token_ids = NULL, *v;
-    const char *stops[16];
+    const char *path = NULL, *prompt = NULL, *token_ids = NULL;
     pl_sample_params sp = pl_sample_defaults();
+    int64_t max_new = sp.max_new, top_k = sp.top_k, seed = (int64_t)sp.seed;
+    double temperature = sp.temperature, top_p = sp.top_p;
+    cli_strings stops = {0};
     bool print_ids = false, json = false;
-    long lv;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return printf("%s", generate_usage), 0;
-        else if (cli_opt(argc, argv, &i, "--prompt", &v)) { if (!(prompt = v)) return pl_fail("--prompt needs a value"), fail_usage(generate_usage); }
-        else if (cli_opt(argc, argv, &i, "--token-ids", &v)) { if (!(token_ids = v)) return pl_fail("--token-ids needs a value"), fail_usage(generate_usage); }
-        else if (cli_opt(argc, argv, &i, "--max-new", &v)) { if (cli_parse_int("--max-new", v, &lv) || lv < 0) return fail_usage(generate_usage); sp.max_new = (int)lv; }
-        else if (cli_opt(argc, argv, &i, "--temp", &v)) { if (cli_parse_float("--temp", v, &sp.temperature)) return fail_usage(generate_usage); }
-        else if (cli_opt(argc, argv, &i, "--top-k", &v)) { if (cli_parse_int("--top-k", v, &lv) || lv < 0) return fail_usage(generate_usage); sp.top_k = (int)lv; }
-        else if (cli_opt(argc, argv, &i, "--top-p", &v)) { if (cli_parse_float("--top-p", v, &sp.top_p)) return fail_usage(generate_usage); }
-        else if (cli_opt(argc, argv, &i, "--seed", &v)) { if (cli_parse_int("--seed", v, &lv)) return fail_usage(generate_usage); sp.seed = (uint64_t)lv; }
-        else if (cli_opt(argc, argv, &i, "--stop", &v)) {
-            if (!v || sp.n_stop_strings == 16) return pl_fail("--stop needs a value (at most 16)"), fail_usage(generate_usage);
-            stops[sp.n_stop_strings++] = v;
-        }
-        else if (strcmp(argv[i], "--ids") == 0) print_ids = true;
-        else if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (argv[i][0] == '-') return pl_fail("generate: unknown option '%s'", argv[i]), fail_usage(generate_usage);
-        else path = argv[i];
-    }
-    sp.stop_strings = stops;
-    if (!path) return pl_fail("generate: missing MODEL"), fail_usage(generate_usage);
+    const cli_option opts[] = {
+        {"--prompt", CLI_STRING, &prompt, "TEXT", .help = "the prompt (tokenized with BOS)"},
+        {"--token-ids", CLI_STRING, &token_ids, "1,2,3", .help = "the prompt as token ids"},
+        CLI_SAMPLING_OPTIONS(max_new, temperature, top_k, top_p, seed, stops),
+        {"--ids", CLI_FLAG, &print_ids, .help = "also print the generated ids"},
+        {"--json", CLI_FLAG, &json, .help = "print {\"ids\", \"text\", \"logprobs\", \"stop\"}"},
+        {0}};
+    const cli_positional pos[] = {{"MODEL", &path, model_help, true}, {0}};
+    const cli_spec spec = {"generate", opts, pos, "Generate from a prompt (greedy, or sampled with a seed), streaming the text.",
+                           .usage = "MODEL (--prompt TEXT | --token-ids 1,2,3) [options]"};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
+    if ((prompt != NULL) == (token_ids != NULL)) return cli_usage_error("give exactly one of --prompt TEXT or --token-ids 1,2,3");
+    sp.max_new = (int)max_new, sp.top_k = (int)top_k, sp.seed = (uint64_t)seed;
+    sp.temperature = (float)temperature, sp.top_p = (float)top_p;
+    sp.stop_strings = stops.v;
+    sp.n_stop_strings = stops.n;
     pl_model *m;
-    if (pl_model_load(path, &m) != 0) return pl_print_error(), 1;
+    if (pl_model_load(path, &m) != 0) return cli_fail();
     int32_t *ids = NULL;
     pl_session *s = NULL;
     pl_generation g = {0};
@@ -235,14 +201,18 @@ int cmd_generate(int argc, char **argv) {
     static const char *stop_names[] = {"length", "eos", "stop-string", "context"};
     if (json) {
         char *text = m->tokenizer ? pl_tokenizer_decode(m->tokenizer, g.ids, g.n) : strdup("");
-        printf("{\"ids\": [");
-        for (int i = 0; i < g.n; i++) printf("%s%d", i ? ", " : "", g.ids[i]);
-        printf("], \"text\": ");
-        json_string(stdout, text, strlen(text));
-        printf(", \"logprobs\": [");
-        for (int i = 0; i < g.n; i++) printf("%s%.6g", i ? ", " : "", g.logprobs[i]);
-        printf("], \"stop\": \"%s\"}\n", stop_names[g.stop]);
+        json_t *a_ids = json_array(), *a_lp = json_array();
+        for (int i = 0; i < g.n; i++) {
+            json_array_append_new(a_ids, json_integer(g.ids[i]));
+            json_array_append_new(a_lp, cli_json_float(g.logprobs[i]));
+        }
+        json_t *j = json_pack("{s:o, s:o, s:o, s:s}", "ids", a_ids, "text", cli_json_text(text ? text : "", text ? strlen(text) : 0),
+                              "logprobs", a_lp, "stop", stop_names[g.stop]);
         free(text);
+        if (cli_print_json(j) != 0) {
+            rc = 1;
+            goto quiet;
+        }
     } else {
         printf("\n");
         if (print_ids || !m->tokenizer) {
@@ -253,7 +223,8 @@ int cmd_generate(int argc, char **argv) {
     }
     rc = 0;
 done:
-    if (rc) pl_print_error();
+    if (rc) cli_fail();
+quiet:
     pl_generation_free(&g);
     pl_session_free(s);
     free(ids);
@@ -262,13 +233,6 @@ done:
 }
 
 // ---------------------------------------------------------------- run
-static const char run_usage[] =
-    "usage: probelab run MODEL (--token-ids 1,2,3 | --prompt TEXT) --hooks PATTERN --dump DIR\n"
-    "  one forward pass over the prompt; writes DIR/<hook>.npy (float32) for every hook point\n"
-    "  matching PATTERN (globs, comma-separated, e.g. 'blocks.*.hook_resid_post,logits' or '*').\n"
-    "  Shapes: [T, d] residual-like, [T, H, dh] q/k/v/z, [H, T, T] attention scores and pattern,\n"
-    "  [T, V] logits.\n";
-
 typedef struct {
     char name[96];
     int ndim;
@@ -332,20 +296,27 @@ static int make_dirs(const char *dir) {
     return 0;
 }
 
+
 int cmd_run(int argc, char **argv) {
-    const char *path = NULL, *prompt = NULL, *token_ids = NULL, *pattern = NULL, *dir = NULL, *v;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return printf("%s", run_usage), 0;
-        else if (cli_opt(argc, argv, &i, "--prompt", &v)) prompt = v;
-        else if (cli_opt(argc, argv, &i, "--token-ids", &v)) token_ids = v;
-        else if (cli_opt(argc, argv, &i, "--hooks", &v)) pattern = v;
-        else if (cli_opt(argc, argv, &i, "--dump", &v)) dir = v;
-        else if (argv[i][0] == '-') return pl_fail("run: unknown option '%s'", argv[i]), fail_usage(run_usage);
-        else path = argv[i];
-    }
-    if (!path || !pattern || !dir) return pl_fail("run: need MODEL, --hooks PATTERN and --dump DIR"), fail_usage(run_usage);
+    const char *path = NULL, *prompt = NULL, *token_ids = NULL, *pattern = NULL, *dir = NULL;
+    const cli_option opts[] = {
+        {"--prompt", CLI_STRING, &prompt, "TEXT", .help = "the prompt (tokenized with BOS)"},
+        {"--token-ids", CLI_STRING, &token_ids, "1,2,3", .help = "the prompt as token ids"},
+        {"--hooks", CLI_STRING, &pattern, "GLOBS", .help = "hook points to dump: comma-separated globs, '*' = every point", .required = true},
+        {"--dump", CLI_STRING, &dir, "DIR", .help = "folder for the .npy files (created)", .required = true},
+        {0}};
+    const cli_positional pos[] = {{"MODEL", &path, model_help, true}, {0}};
+    const cli_spec spec = {
+        "run", opts, pos,
+        "One forward pass over the prompt; writes DIR/<hook>.npy (float32) for every hook point matching GLOBS\n"
+        "(e.g. 'blocks.*.hook_resid_post,logits' or '*'). Shapes: [T, d] residual-like, [T, H, dh] q/k/v/z,\n"
+        "[H, T, T] attention scores and pattern, [T, V] logits.",
+        .usage = "MODEL (--token-ids 1,2,3 | --prompt TEXT) --hooks GLOBS --dump DIR"};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
+    if ((prompt != NULL) == (token_ids != NULL)) return cli_usage_error("give exactly one of --prompt TEXT or --token-ids 1,2,3");
     pl_model *m;
-    if (pl_model_load(path, &m) != 0) return pl_print_error(), 1;
+    if (pl_model_load(path, &m) != 0) return cli_fail();
     int32_t *ids = NULL;
     pl_session *s = NULL;
     pl_hooks *hooks = pl_hooks_new(&m->config);
@@ -368,7 +339,7 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "wrote %d hook arrays for %d tokens to %s\n", dc.n, n, dir);
     rc = 0;
 done:
-    if (rc) pl_print_error();
+    if (rc) cli_fail();
     for (int i = 0; i < dc.n; i++) free(dc.bufs[i].data);
     free(dc.bufs);
     pl_session_free(s);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli_opts.h"
 #include "cli/commands.h"
 
 typedef struct {
@@ -32,19 +33,22 @@ static const command commands[] = {
 };
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: probelab COMMAND [options]   (probelab COMMAND --help for details)\n\ncommands:\n");
+    fprintf(out, "usage: probelab COMMAND [options]   (probelab COMMAND --help for details)\n"
+                 "Exit status: 0 success, 1 failure, 2 usage error, 130 interrupted (Ctrl-C).\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n  --version  print the version\n");
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
     }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) return usage(stdout), CLI_EXIT_OK;
+    if (strcmp(argv[1], "--version") == 0) return cli_print_version(stdout), CLI_EXIT_OK;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "probelab: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    fprintf(stderr, "probelab: unknown command '%s' (probelab --help lists the commands)\n", argv[1]);
+    return CLI_EXIT_USAGE;
 }
