@@ -92,8 +92,8 @@ static void test_embedding(void **state) {
     int32_t ids[] = {1, 3, 1, 0, 4, 1};  // repeats: gradients must accumulate
     emb_ctx c = {N, C, ids, drand_array(V * C), drand_array(N * C), calloc(N * C, sizeof(double))};
     float *wte = to_float(c.wte, V * C), *r = to_float(c.r, N * C), *out = zeros(N * C), *dwte = zeros(V * C);
-    embedding_forward(out, ids, wte, N, C);
-    embedding_backward(dwte, r, ids, N, C);
+    pl_embedding_forward(out, ids, wte, N, C);
+    pl_embedding_backward(dwte, r, ids, N, C);
     emb_loss(&c);
     double fwd = forward_error(out, c.out, N * C);
     report("embedding", fwd, fd_error(emb_loss, &c, c.wte, dwte, V * C));
@@ -117,8 +117,8 @@ static void test_rmsnorm(void **state) {
     rms_ctx c = {N, C, 1e-5, drand_array(N * C), drand_array(C), drand_array(N * C), calloc(N * C, sizeof(double))};
     float *x = to_float(c.x, N * C), *w = to_float(c.w, C), *r = to_float(c.r, N * C);
     float *out = zeros(N * C), *rstd = zeros(N), *dx = zeros(N * C), *dw = zeros(C);
-    rmsnorm_forward(out, rstd, x, w, N, C, 1e-5f);
-    rmsnorm_backward(dx, dw, r, x, w, rstd, N, C);
+    pl_rmsnorm_forward(out, rstd, x, w, N, C, 1e-5f);
+    pl_rmsnorm_backward(dx, dw, r, x, w, rstd, N, C);
     rms_loss(&c);
     double fwd = forward_error(out, c.out, N * C);
     double e1 = fd_error(rms_loss, &c, c.x, dx, N * C), e2 = fd_error(rms_loss, &c, c.w, dw, C);
@@ -144,8 +144,8 @@ static void test_linear(void **state) {
                  calloc(N * OC, sizeof(double))};
     float *x = to_float(c.x, N * C), *w = to_float(c.w, OC * C), *b = to_float(c.b, OC), *r = to_float(c.r, N * OC);
     float *out = zeros(N * OC), *dx = zeros(N * C), *dw = zeros(OC * C), *db = zeros(OC);
-    linear_forward(out, x, w, b, N, C, OC);
-    linear_backward(dx, dw, db, r, x, w, N, C, OC);
+    pl_linear_forward(out, x, w, b, N, C, OC);
+    pl_linear_backward(dx, dw, db, r, x, w, N, C, OC);
     lin_loss(&c);
     double fwd = forward_error(out, c.out, N * OC);
     double e = fd_error(lin_loss, &c, c.x, dx, N * C);
@@ -177,9 +177,9 @@ static void test_rope(void **state) {
     rope_ctx c = {N, H, hd, pos, 10000.0, drand_array(n), drand_array(n), calloc(n, sizeof(double))};
     float *x = to_float(c.x, n), *r = to_float(c.r, n), *out = zeros(n), *dx = zeros(n);
     float *ct = zeros(max_pos * hd / 2), *st = zeros(max_pos * hd / 2);
-    rope_tables(ct, st, max_pos, hd, 10000.0f);
-    rope_forward(out, x, pos, ct, st, N, H, hd);
-    rope_backward(dx, r, pos, ct, st, N, H, hd);
+    pl_rope_tables(ct, st, max_pos, hd, 10000.0f);
+    pl_rope_forward(out, x, pos, ct, st, N, H, hd);
+    pl_rope_backward(dx, r, pos, ct, st, N, H, hd);
     rope_loss(&c);
     report("rope", forward_error(out, c.out, n), fd_error(rope_loss, &c, c.x, dx, n));
     free(c.x), free(c.r), free(c.out), free(x), free(r), free(out), free(dx), free(ct), free(st);
@@ -218,11 +218,11 @@ static void test_attention(void **state) {
     att_ctx c = {n_seq, H, Hkv, hd, seq_start, drand_array(nq), drand_array(nk), drand_array(nk), drand_array(nq),
                  calloc(nq, sizeof(double))};
     float *q = to_float(c.q, nq), *k = to_float(c.k, nk), *v = to_float(c.v, nk), *r = to_float(c.r, nq);
-    float *out = zeros(nq), *att = zeros(attention_att_size(seq_start, n_seq, H));
-    float *scratch = zeros(attention_scratch_size(seq_start, n_seq));
+    float *out = zeros(nq), *att = zeros(pl_attention_att_size(seq_start, n_seq, H));
+    float *scratch = zeros(pl_attention_scratch_size(seq_start, n_seq));
     float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk);
-    attention_forward(out, att, q, k, v, seq_start, n_seq, H, Hkv, hd);
-    attention_backward(dq, dk, dv, scratch, r, q, k, v, att, seq_start, n_seq, H, Hkv, hd);
+    pl_attention_forward(out, att, q, k, v, seq_start, n_seq, H, Hkv, hd);
+    pl_attention_backward(dq, dk, dv, scratch, r, q, k, v, att, seq_start, n_seq, H, Hkv, hd);
     att_loss(&c);
     double fwd = forward_error(out, c.out, nq);
     double e = fd_error(att_loss, &c, c.q, dq, nq);
@@ -246,8 +246,8 @@ static void test_swiglu(void **state) {
     for (int i = 0; i < n; i++) c.g[i] *= 4;  // reach both tails of the sigmoid
     float *g = to_float(c.g, n), *u = to_float(c.u, n), *r = to_float(c.r, n);
     float *out = zeros(n), *dg = zeros(n), *du = zeros(n);
-    swiglu_forward(out, g, u, n);
-    swiglu_backward(dg, du, r, g, u, n);
+    pl_swiglu_forward(out, g, u, n);
+    pl_swiglu_backward(dg, du, r, g, u, n);
     swi_loss(&c);
     double e = fmax(fd_error(swi_loss, &c, c.g, dg, n), fd_error(swi_loss, &c, c.u, du, n));
     report("swiglu", forward_error(out, c.out, n), e);
@@ -266,8 +266,8 @@ static void test_residual(void **state) {
     res_ctx c = {n, drand_array(n), drand_array(n), drand_array(n), calloc(n, sizeof(double))};
     float *a = to_float(c.a, n), *b = to_float(c.b, n), *r = to_float(c.r, n);
     float *out = zeros(n), *da = zeros(n), *db = zeros(n);
-    residual_forward(out, a, b, n);
-    residual_backward(da, db, r, n);
+    pl_residual_forward(out, a, b, n);
+    pl_residual_backward(da, db, r, n);
     res_loss(&c);
     double e = fmax(fd_error(res_loss, &c, c.a, da, n), fd_error(res_loss, &c, c.b, db, n));
     report("residual", forward_error(out, c.out, n), e);
@@ -296,8 +296,8 @@ static void test_crossentropy(void **state) {
     ce_ctx c = {N, V, tgt, w, drand_array(N * V), calloc(N, sizeof(double))};
     for (int i = 0; i < N * V; i++) c.z[i] *= 5;
     float *z = to_float(c.z, N * V), *probs = zeros(N * V), *losses = zeros(N), *dz = zeros(N * V);
-    double loss = crossentropy_forward(losses, probs, z, tgt, wf, N, V);
-    crossentropy_backward(dz, probs, tgt, wf, N, V);
+    double loss = pl_crossentropy_forward(losses, probs, z, tgt, wf, N, V);
+    pl_crossentropy_backward(dz, probs, tgt, wf, N, V);
     double ref = ce_loss(&c);
     double fwd = forward_error(losses, c.losses, N);
     fwd = fmax(fwd, fabs(loss - ref) / fabs(ref));
@@ -343,13 +343,13 @@ static void test_pooling(void **state) {
     for (int j = 0; j < C; j++) c.q[j] *= 3;  // peaked pooling weights
     float *x = to_float(c.x, N * C), *q = to_float(c.q, C), *r = to_float(c.r, n_seq * C);
     float *out = zeros(n_seq * C), *dx = zeros(N * C), *a = zeros(N), *dq = zeros(C);
-    meanpool_forward(out, x, seq_start, n_seq, C);
-    meanpool_backward(dx, r, seq_start, n_seq, C);
+    pl_meanpool_forward(out, x, seq_start, n_seq, C);
+    pl_meanpool_backward(dx, r, seq_start, n_seq, C);
     meanpool_loss(&c);
     report("meanpool", forward_error(out, c.out, n_seq * C), fd_error(meanpool_loss, &c, c.x, dx, N * C));
     memset(dx, 0, sizeof(float) * N * C);
-    attnpool_forward(out, a, x, q, seq_start, n_seq, C);
-    attnpool_backward(dx, dq, r, x, q, a, seq_start, n_seq, C);
+    pl_attnpool_forward(out, a, x, q, seq_start, n_seq, C);
+    pl_attnpool_backward(dx, dq, r, x, q, a, seq_start, n_seq, C);
     attnpool_loss(&c);
     double fwd = forward_error(out, c.out, n_seq * C);
     double e = fmax(fd_error(attnpool_loss, &c, c.x, dx, N * C), fd_error(attnpool_loss, &c, c.q, dq, C));
@@ -377,8 +377,8 @@ static void test_bce(void **state) {
     bce_ctx c = {N, y, w, drand_array(N), calloc(N, sizeof(double))};
     for (int i = 0; i < N; i++) c.z[i] *= 6;
     float *z = to_float(c.z, N), *losses = zeros(N), *dz = zeros(N);
-    double total = bce_forward(losses, z, yf, wf, N);
-    bce_backward(dz, z, yf, wf, N);
+    double total = pl_bce_forward(losses, z, yf, wf, N);
+    pl_bce_backward(dz, z, yf, wf, N);
     double ref = bce_loss(&c);
     double fwd = fmax(forward_error(losses, c.losses, N), fabs(total - ref) / fabs(ref));
     report("bce", fwd, fd_error(bce_loss, &c, c.z, dz, N));

@@ -7,11 +7,11 @@
 
 // ---------------------------------------------------------------- embedding
 
-void embedding_forward(float *out, const int32_t *ids, const float *wte, int N, int C) {
+void pl_embedding_forward(float *out, const int32_t *ids, const float *wte, int N, int C) {
     for (int i = 0; i < N; i++) memcpy(out + (size_t)i * C, wte + (size_t)ids[i] * C, sizeof(float) * (size_t)C);
 }
 
-void embedding_backward(float *dwte, const float *dout, const int32_t *ids, int N, int C) {
+void pl_embedding_backward(float *dwte, const float *dout, const int32_t *ids, int N, int C) {
     for (int i = 0; i < N; i++) {
         float *row = dwte + (size_t)ids[i] * C;
         const float *d = dout + (size_t)i * C;
@@ -21,7 +21,7 @@ void embedding_backward(float *dwte, const float *dout, const int32_t *ids, int 
 
 // ---------------------------------------------------------------- RMSNorm
 
-void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps) {
+void pl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps) {
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C;
         float *o = out + (size_t)i * C;
@@ -34,7 +34,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
     }
 }
 
-void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+void pl_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
                       const float *rstd, int N, int C) {
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C, *dy = dout + (size_t)i * C;
@@ -53,14 +53,14 @@ void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const floa
 
 // ---------------------------------------------------------------- linear
 
-void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
+void pl_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
     if (bias)
         for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, sizeof(float) * (size_t)OC);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f, out,
                 OC);
 }
 
-void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+void pl_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int N, int C, int OC) {
     // dinp[N × C] += dout[N × OC] · W[OC × C]
     if (dinp)
@@ -76,7 +76,7 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
 
 // ---------------------------------------------------------------- RoPE
 
-void rope_tables(float *cos_table, float *sin_table, int max_pos, int head_dim, float theta) {
+void pl_rope_tables(float *cos_table, float *sin_table, int max_pos, int head_dim, float theta) {
     int half = head_dim / 2;
     for (int p = 0; p < max_pos; p++)
         for (int i = 0; i < half; i++) {
@@ -111,19 +111,19 @@ static void rope_rotate(float *out, const float *inp, const int32_t *pos, const 
     }
 }
 
-void rope_forward(float *out, const float *inp, const int32_t *pos, const float *cos_table, const float *sin_table,
+void pl_rope_forward(float *out, const float *inp, const int32_t *pos, const float *cos_table, const float *sin_table,
                   int N, int n_heads, int head_dim) {
     rope_rotate(out, inp, pos, cos_table, sin_table, N, n_heads, head_dim, 1.0f, 0);
 }
 
-void rope_backward(float *dinp, const float *dout, const int32_t *pos, const float *cos_table,
+void pl_rope_backward(float *dinp, const float *dout, const int32_t *pos, const float *cos_table,
                    const float *sin_table, int N, int n_heads, int head_dim) {
     rope_rotate(dinp, dout, pos, cos_table, sin_table, N, n_heads, head_dim, -1.0f, 1);
 }
 
 // ---------------------------------------------------------------- attention
 
-size_t attention_att_size(const int *seq_start, int n_seq, int H) {
+size_t pl_attention_att_size(const int *seq_start, int n_seq, int H) {
     size_t n = 0;
     for (int s = 0; s < n_seq; s++) {
         size_t T = (size_t)(seq_start[s + 1] - seq_start[s]);
@@ -132,7 +132,7 @@ size_t attention_att_size(const int *seq_start, int n_seq, int H) {
     return n;
 }
 
-size_t attention_scratch_size(const int *seq_start, int n_seq) {
+size_t pl_attention_scratch_size(const int *seq_start, int n_seq) {
     size_t best = 0;
     for (int s = 0; s < n_seq; s++) {
         size_t T = (size_t)(seq_start[s + 1] - seq_start[s]);
@@ -141,7 +141,7 @@ size_t attention_scratch_size(const int *seq_start, int n_seq) {
     return best;
 }
 
-void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *seq_start,
+void pl_attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *seq_start,
                        int n_seq, int H, int Hkv, int hd) {
     int ldq = H * hd, ldk = Hkv * hd, group = H / Hkv;
     float scale = 1.0f / sqrtf((float)hd);
@@ -178,7 +178,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
     }
 }
 
-void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
+void pl_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
                         const float *k, const float *v, const float *att, const int *seq_start, int n_seq, int H,
                         int Hkv, int hd) {
     int ldq = H * hd, ldk = Hkv * hd, group = H / Hkv;
@@ -216,11 +216,11 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
 
 // ---------------------------------------------------------------- SwiGLU, residual
 
-void swiglu_forward(float *out, const float *gate, const float *up, size_t n) {
+void pl_swiglu_forward(float *out, const float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-void swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n) {
+void pl_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float g = gate[i], sig = 1.0f / (1.0f + expf(-g));
         // d silu(g)/dg = σ(g) (1 + g (1 - σ(g)))
@@ -229,11 +229,11 @@ void swiglu_backward(float *dgate, float *dup, const float *dout, const float *g
     }
 }
 
-void residual_forward(float *out, const float *a, const float *b, size_t n) {
+void pl_residual_forward(float *out, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-void residual_backward(float *da, float *db, const float *dout, size_t n) {
+void pl_residual_backward(float *da, float *db, const float *dout, size_t n) {
     for (size_t i = 0; i < n; i++) {
         da[i] += dout[i];
         db[i] += dout[i];
@@ -242,7 +242,7 @@ void residual_backward(float *da, float *db, const float *dout, size_t n) {
 
 // ---------------------------------------------------------------- cross-entropy
 
-double crossentropy_forward(float *losses, float *probs, const float *logits, const int32_t *targets,
+double pl_crossentropy_forward(float *losses, float *probs, const float *logits, const int32_t *targets,
                             const float *weight, int N, int V) {
     double total = 0;
     for (int i = 0; i < N; i++) {
@@ -269,7 +269,7 @@ double crossentropy_forward(float *losses, float *probs, const float *logits, co
     return total;
 }
 
-void crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets, const float *weight, int N,
+void pl_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets, const float *weight, int N,
                            int V) {
     for (int i = 0; i < N; i++) {
         float *d = dlogits + (size_t)i * V;
@@ -286,7 +286,7 @@ void crossentropy_backward(float *dlogits, const float *probs, const int32_t *ta
 
 // ---------------------------------------------------------------- pooling
 
-void meanpool_forward(float *out, const float *inp, const int *seq_start, int n_seq, int C) {
+void pl_meanpool_forward(float *out, const float *inp, const int *seq_start, int n_seq, int C) {
     for (int s = 0; s < n_seq; s++) {
         float *o = out + (size_t)s * C;
         int T = seq_start[s + 1] - seq_start[s];
@@ -298,7 +298,7 @@ void meanpool_forward(float *out, const float *inp, const int *seq_start, int n_
     }
 }
 
-void meanpool_backward(float *dinp, const float *dout, const int *seq_start, int n_seq, int C) {
+void pl_meanpool_backward(float *dinp, const float *dout, const int *seq_start, int n_seq, int C) {
     for (int s = 0; s < n_seq; s++) {
         int T = seq_start[s + 1] - seq_start[s];
         if (T <= 0) continue;
@@ -308,7 +308,7 @@ void meanpool_backward(float *dinp, const float *dout, const int *seq_start, int
     }
 }
 
-void attnpool_forward(float *out, float *a, const float *inp, const float *query, const int *seq_start, int n_seq,
+void pl_attnpool_forward(float *out, float *a, const float *inp, const float *query, const int *seq_start, int n_seq,
                       int C) {
     float scale = 1.0f / sqrtf((float)C);
     for (int s = 0; s < n_seq; s++) {
@@ -334,7 +334,7 @@ void attnpool_forward(float *out, float *a, const float *inp, const float *query
     }
 }
 
-void attnpool_backward(float *dinp, float *dquery, const float *dout, const float *inp, const float *query,
+void pl_attnpool_backward(float *dinp, float *dquery, const float *dout, const float *inp, const float *query,
                        const float *a, const int *seq_start, int n_seq, int C) {
     float scale = 1.0f / sqrtf((float)C);
     for (int s = 0; s < n_seq; s++) {
@@ -364,7 +364,7 @@ void attnpool_backward(float *dinp, float *dquery, const float *dout, const floa
 
 // ---------------------------------------------------------------- sigmoid BCE
 
-double bce_forward(float *losses, const float *logits, const float *targets, const float *weight, int N) {
+double pl_bce_forward(float *losses, const float *logits, const float *targets, const float *weight, int N) {
     double total = 0;
     for (int i = 0; i < N; i++) {
         float z = logits[i];
@@ -376,6 +376,6 @@ double bce_forward(float *losses, const float *logits, const float *targets, con
     return total;
 }
 
-void bce_backward(float *dlogits, const float *logits, const float *targets, const float *weight, int N) {
+void pl_bce_backward(float *dlogits, const float *logits, const float *targets, const float *weight, int N) {
     for (int i = 0; i < N; i++) dlogits[i] = weight[i] * (1.0f / (1.0f + expf(-logits[i])) - targets[i]);
 }

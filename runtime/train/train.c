@@ -52,7 +52,7 @@ typedef struct {
     float *resid_in;           // (N, d) block input
     float *ln1, *rstd1;        // (N, d), (N)
     float *q, *k, *v;          // (N, H*hd), (N, Hkv*hd), (N, Hkv*hd); q and k after RoPE
-    float *att;                // softmax patterns, attention_att_size floats
+    float *att;                // softmax patterns, pl_attention_att_size floats
     float *z;                  // (N, H*hd) attention output before W_O
     float *resid_mid;          // (N, d)
     float *ln2, *rstd2;        // (N, d), (N)
@@ -162,7 +162,7 @@ int pl_trainer_new(const pl_train_options *opt, pl_trainer **out) {
     t->rope_cos = malloc(sizeof(float) * (size_t)t->ctx * (size_t)(t->hd / 2));
     t->rope_sin = malloc(sizeof(float) * (size_t)t->ctx * (size_t)(t->hd / 2));
     if (!t->params || !t->grads || !t->m || !t->v || !t->rope_cos || !t->rope_sin) goto oom;
-    rope_tables(t->rope_cos, t->rope_sin, t->ctx, t->hd, opt->rope_theta);
+    pl_rope_tables(t->rope_cos, t->rope_sin, t->ctx, t->hd, opt->rope_theta);
 
     // GPT-2 style init: N(0, 0.02), residual output projections scaled by 1/sqrt(2 L), gains 1.
     pl_rng rng = pl_rng_state(opt->seed * 0x2545F4914F6CDD1DULL + 17);
@@ -211,8 +211,8 @@ void pl_trainer_free(pl_trainer *t) {
 
 // Make every activation buffer hold N positions and the current sequences' attention patterns.
 static int ensure_capacity(pl_trainer *t, int N) {
-    size_t att = attention_att_size(t->seq_start, t->n_seq, t->H);
-    size_t scratch = attention_scratch_size(t->seq_start, t->n_seq);
+    size_t att = pl_attention_att_size(t->seq_start, t->n_seq, t->H);
+    size_t scratch = pl_attention_scratch_size(t->seq_start, t->n_seq);
     if (N <= t->cap_tokens && att <= t->cap_att && scratch <= t->cap_scratch) return 0;
     int cap = N > t->cap_tokens ? N + N / 4 : t->cap_tokens;
     size_t cap_att = att > t->cap_att ? att + att / 4 : t->cap_att;
@@ -321,29 +321,29 @@ static void forward(pl_trainer *t) {
     int N = t->N, d = t->d, qd = t->qd, kd = t->kd, f = t->f;
     const float *P = t->params;
     float *x = t->L > 0 ? t->acts[0].resid_in : t->resid_final;
-    embedding_forward(x, t->ids, P + t->off_embd, N, d);
+    pl_embedding_forward(x, t->ids, P + t->off_embd, N, d);
     for (int l = 0; l < t->L; l++) {
         const layer_offsets *o = &t->lo[l];
         layer_acts *a = &t->acts[l];
         float *out = l + 1 < t->L ? t->acts[l + 1].resid_in : t->resid_final;
-        rmsnorm_forward(a->ln1, a->rstd1, a->resid_in, P + o->attn_norm, N, d, t->opt.norm_eps);
-        linear_forward(a->q, a->ln1, P + o->wq, NULL, N, d, qd);
-        linear_forward(a->k, a->ln1, P + o->wk, NULL, N, d, kd);
-        linear_forward(a->v, a->ln1, P + o->wv, NULL, N, d, kd);
-        rope_forward(a->q, a->q, t->pos, t->rope_cos, t->rope_sin, N, t->H, t->hd);
-        rope_forward(a->k, a->k, t->pos, t->rope_cos, t->rope_sin, N, t->Hkv, t->hd);
-        attention_forward(a->z, a->att, a->q, a->k, a->v, t->seq_start, t->n_seq, t->H, t->Hkv, t->hd);
-        linear_forward(t->tmp, a->z, P + o->wo, NULL, N, qd, d);
-        residual_forward(a->resid_mid, a->resid_in, t->tmp, (size_t)N * d);
-        rmsnorm_forward(a->ln2, a->rstd2, a->resid_mid, P + o->ffn_norm, N, d, t->opt.norm_eps);
-        linear_forward(a->gate, a->ln2, P + o->w_gate, NULL, N, d, f);
-        linear_forward(a->up, a->ln2, P + o->w_up, NULL, N, d, f);
-        swiglu_forward(a->act, a->gate, a->up, (size_t)N * f);
-        linear_forward(t->tmp, a->act, P + o->w_down, NULL, N, f, d);
-        residual_forward(out, a->resid_mid, t->tmp, (size_t)N * d);
+        pl_rmsnorm_forward(a->ln1, a->rstd1, a->resid_in, P + o->attn_norm, N, d, t->opt.norm_eps);
+        pl_linear_forward(a->q, a->ln1, P + o->wq, NULL, N, d, qd);
+        pl_linear_forward(a->k, a->ln1, P + o->wk, NULL, N, d, kd);
+        pl_linear_forward(a->v, a->ln1, P + o->wv, NULL, N, d, kd);
+        pl_rope_forward(a->q, a->q, t->pos, t->rope_cos, t->rope_sin, N, t->H, t->hd);
+        pl_rope_forward(a->k, a->k, t->pos, t->rope_cos, t->rope_sin, N, t->Hkv, t->hd);
+        pl_attention_forward(a->z, a->att, a->q, a->k, a->v, t->seq_start, t->n_seq, t->H, t->Hkv, t->hd);
+        pl_linear_forward(t->tmp, a->z, P + o->wo, NULL, N, qd, d);
+        pl_residual_forward(a->resid_mid, a->resid_in, t->tmp, (size_t)N * d);
+        pl_rmsnorm_forward(a->ln2, a->rstd2, a->resid_mid, P + o->ffn_norm, N, d, t->opt.norm_eps);
+        pl_linear_forward(a->gate, a->ln2, P + o->w_gate, NULL, N, d, f);
+        pl_linear_forward(a->up, a->ln2, P + o->w_up, NULL, N, d, f);
+        pl_swiglu_forward(a->act, a->gate, a->up, (size_t)N * f);
+        pl_linear_forward(t->tmp, a->act, P + o->w_down, NULL, N, f, d);
+        pl_residual_forward(out, a->resid_mid, t->tmp, (size_t)N * d);
     }
-    rmsnorm_forward(t->lnf, t->rstdf, t->resid_final, P + t->off_out_norm, N, d, t->opt.norm_eps);
-    linear_forward(t->logits, t->lnf, P + t->off_embd, NULL, N, d, t->V);  // tied unembedding
+    pl_rmsnorm_forward(t->lnf, t->rstdf, t->resid_final, P + t->off_out_norm, N, d, t->opt.norm_eps);
+    pl_linear_forward(t->logits, t->lnf, P + t->off_embd, NULL, N, d, t->V);  // tied unembedding
 }
 
 #define ZERO(p, n) memset((p), 0, sizeof(float) * (size_t)(n))
@@ -354,43 +354,43 @@ static void backward(pl_trainer *t) {
     const float *P = t->params;
     float *G = t->grads;
     float *dlogits = t->logits;  // the logits are not needed any more
-    crossentropy_backward(dlogits, t->probs, t->targets, t->weights, N, V);
+    pl_crossentropy_backward(dlogits, t->probs, t->targets, t->weights, N, V);
     ZERO(t->dln, N * d);
-    linear_backward(t->dln, G + t->off_embd, NULL, dlogits, t->lnf, P + t->off_embd, N, d, V);
+    pl_linear_backward(t->dln, G + t->off_embd, NULL, dlogits, t->lnf, P + t->off_embd, N, d, V);
     ZERO(t->dres, N * d);  // dres: gradient of the residual stream, flowing down
-    rmsnorm_backward(t->dres, G + t->off_out_norm, t->dln, t->resid_final, P + t->off_out_norm, t->rstdf, N, d);
+    pl_rmsnorm_backward(t->dres, G + t->off_out_norm, t->dln, t->resid_final, P + t->off_out_norm, t->rstdf, N, d);
     for (int l = t->L - 1; l >= 0; l--) {
         const layer_offsets *o = &t->lo[l];
         layer_acts *a = &t->acts[l];
         // MLP: out = resid_mid + W_down (silu(W_gate ln2) * W_up ln2); dres passes straight to resid_mid.
         ZERO(t->dact, N * f);
-        linear_backward(t->dact, G + o->w_down, NULL, t->dres, a->act, P + o->w_down, N, f, d);
+        pl_linear_backward(t->dact, G + o->w_down, NULL, t->dres, a->act, P + o->w_down, N, f, d);
         ZERO(t->dgate, N * f);
         ZERO(t->dup, N * f);
-        swiglu_backward(t->dgate, t->dup, t->dact, a->gate, a->up, (size_t)N * f);
+        pl_swiglu_backward(t->dgate, t->dup, t->dact, a->gate, a->up, (size_t)N * f);
         ZERO(t->dln, N * d);
-        linear_backward(t->dln, G + o->w_gate, NULL, t->dgate, a->ln2, P + o->w_gate, N, d, f);
-        linear_backward(t->dln, G + o->w_up, NULL, t->dup, a->ln2, P + o->w_up, N, d, f);
-        rmsnorm_backward(t->dres, G + o->ffn_norm, t->dln, a->resid_mid, P + o->ffn_norm, a->rstd2, N, d);
+        pl_linear_backward(t->dln, G + o->w_gate, NULL, t->dgate, a->ln2, P + o->w_gate, N, d, f);
+        pl_linear_backward(t->dln, G + o->w_up, NULL, t->dup, a->ln2, P + o->w_up, N, d, f);
+        pl_rmsnorm_backward(t->dres, G + o->ffn_norm, t->dln, a->resid_mid, P + o->ffn_norm, a->rstd2, N, d);
         // attention: resid_mid = resid_in + W_O z
         ZERO(t->dz, N * qd);
-        linear_backward(t->dz, G + o->wo, NULL, t->dres, a->z, P + o->wo, N, qd, d);
+        pl_linear_backward(t->dz, G + o->wo, NULL, t->dres, a->z, P + o->wo, N, qd, d);
         ZERO(t->dq, N * qd);
         ZERO(t->dk, N * kd);
         ZERO(t->dv, N * kd);
-        attention_backward(t->dq, t->dk, t->dv, t->att_scratch, t->dz, a->q, a->k, a->v, a->att, t->seq_start,
+        pl_attention_backward(t->dq, t->dk, t->dv, t->att_scratch, t->dz, a->q, a->k, a->v, a->att, t->seq_start,
                            t->n_seq, t->H, t->Hkv, t->hd);
         ZERO(t->dq_pre, N * qd);
         ZERO(t->dk_pre, N * kd);
-        rope_backward(t->dq_pre, t->dq, t->pos, t->rope_cos, t->rope_sin, N, t->H, t->hd);
-        rope_backward(t->dk_pre, t->dk, t->pos, t->rope_cos, t->rope_sin, N, t->Hkv, t->hd);
+        pl_rope_backward(t->dq_pre, t->dq, t->pos, t->rope_cos, t->rope_sin, N, t->H, t->hd);
+        pl_rope_backward(t->dk_pre, t->dk, t->pos, t->rope_cos, t->rope_sin, N, t->Hkv, t->hd);
         ZERO(t->dln, N * d);
-        linear_backward(t->dln, G + o->wq, NULL, t->dq_pre, a->ln1, P + o->wq, N, d, qd);
-        linear_backward(t->dln, G + o->wk, NULL, t->dk_pre, a->ln1, P + o->wk, N, d, kd);
-        linear_backward(t->dln, G + o->wv, NULL, t->dv, a->ln1, P + o->wv, N, d, kd);
-        rmsnorm_backward(t->dres, G + o->attn_norm, t->dln, a->resid_in, P + o->attn_norm, a->rstd1, N, d);
+        pl_linear_backward(t->dln, G + o->wq, NULL, t->dq_pre, a->ln1, P + o->wq, N, d, qd);
+        pl_linear_backward(t->dln, G + o->wk, NULL, t->dk_pre, a->ln1, P + o->wk, N, d, kd);
+        pl_linear_backward(t->dln, G + o->wv, NULL, t->dv, a->ln1, P + o->wv, N, d, kd);
+        pl_rmsnorm_backward(t->dres, G + o->attn_norm, t->dln, a->resid_in, P + o->attn_norm, a->rstd1, N, d);
     }
-    embedding_backward(G + t->off_embd, t->dres, t->ids, N, d);
+    pl_embedding_backward(G + t->off_embd, t->dres, t->ids, N, d);
 }
 
 // ------------------------------------------------------------------------------- optimisation
@@ -431,7 +431,7 @@ int pl_trainer_step(pl_trainer *t, const pl_train_source *src, pl_train_stats *s
 
     ZERO(t->grads, t->n_params);
     forward(t);
-    double loss = crossentropy_forward(t->losses, t->probs, t->logits, t->targets, t->weights, t->N, t->V);
+    double loss = pl_crossentropy_forward(t->losses, t->probs, t->logits, t->targets, t->weights, t->N, t->V);
     backward(t);
 
     double norm2 = 0;
@@ -494,7 +494,7 @@ int pl_trainer_eval_loss(pl_trainer *t, const pl_train_text *texts, int n_texts,
     int n_pred = load_batch(t, texts, n_texts);
     if (n_pred < 0) return -1;
     forward(t);
-    *loss = crossentropy_forward(t->losses, t->probs, t->logits, t->targets, t->weights, t->N, t->V);
+    *loss = pl_crossentropy_forward(t->losses, t->probs, t->logits, t->targets, t->weights, t->N, t->V);
     return 0;
 }
 
