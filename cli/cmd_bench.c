@@ -10,7 +10,6 @@
 #include "probes/linear/bench_probe.h"
 #include "runtime/bench/bench.h"
 #include "runtime/train/train.h"
-#include "runtime/store/bench.h"
 
 static const char bench_usage[] =
     "usage: probelab bench forward [MODEL] [--tokens T] [--decode N]\n"

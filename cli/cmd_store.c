@@ -12,7 +12,7 @@
 #include "runtime/base/error.h"
 #include "runtime/model/model.h"
 #include "runtime/store/store.h"
-#include "runtime/store/trace.h"
+#include "runtime/trace/trace.h"
 
 #define NEED_VALUE(opt)                                         \
     do {                                                        \
@@ -26,42 +26,6 @@ static volatile sig_atomic_t stop_requested = 0;
 static void on_sigint(int sig) {
     stop_requested = 1;
     signal(sig, SIG_DFL);  // a second Ctrl-C kills at once (the store stays consistent either way)
-}
-
-static void add_label_text(pl_label *l, int *n, int max, const char *key, const char *text) {
-    if (*n >= max) return;
-    pl_label *x = &l[(*n)++];
-    memset(x, 0, sizeof *x);
-    snprintf(x->key, sizeof x->key, "%s", key);
-    x->is_text = true;
-    snprintf(x->text, sizeof x->text, "%s", text ? text : "");
-}
-
-static void add_label_num(pl_label *l, int *n, int max, const char *key, double v) {
-    if (*n >= max) return;
-    pl_label *x = &l[(*n)++];
-    memset(x, 0, sizeof *x);
-    snprintf(x->key, sizeof x->key, "%s", key);
-    x->num = v;
-}
-
-// The answer checker of the built-in tasks, as labels.
-static int check_labels(pl_label *labels, int max, const pl_example *e, const char *generated, void *user) {
-    pl_cot_check c;
-    if (pl_check_cot(&c, e, generated) != 0) return -1;
-    int n = 0;
-    if (c.has_answer) add_label_text(labels, &n, max, "answer", c.answer);
-    add_label_text(labels, &n, max, "gold", e->answer);
-    add_label_num(labels, &n, max, "has_answer", c.has_answer);
-    add_label_num(labels, &n, max, "correct", c.correct);
-    if (c.steps_checked) {
-        add_label_num(labels, &n, max, "steps_valid", c.steps_valid);
-        add_label_num(labels, &n, max, "entailed", c.entailed);
-        add_label_num(labels, &n, max, "n_valid_steps", c.n_valid_steps);
-    }
-    add_label_num(labels, &n, max, "n_steps", c.n_steps);
-    add_label_text(labels, &n, max, "class", pl_cot_class_name(pl_cot_classify(&c)));
-    return n;
 }
 
 static void trace_help(FILE *out) {
@@ -152,7 +116,7 @@ int cmd_trace(int argc, char **argv) {
         goto done;
     }
     o.dataset_path = dataset;
-    o.check = check_labels;
+    o.check = pl_trace_check_cot;
     o.stop = &stop_requested;
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint;  // no SA_RESTART: a blocking call returns and we notice the flag
@@ -164,7 +128,7 @@ int cmd_trace(int argc, char **argv) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     if (rc != 0) {
-        fprintf(stderr, "probelab: %s\n", pl_store_errmsg(s));
+        pl_print_error();
         goto done;
     }
     fprintf(stderr, "%s: traced %d run%s (%d skipped as already complete), %d correct, %.1f MB of tensors, %.1f s\n",

@@ -13,7 +13,7 @@
 #include "runtime/base/error.h"
 #include "runtime/model/model.h"
 #include "runtime/store/store.h"
-#include "runtime/store/trace.h"
+#include "runtime/trace/trace.h"
 #include "runtime/train/train.h"
 
 typedef struct {
@@ -108,7 +108,7 @@ static int fixture_build(precot_fixture *f, int n_examples) {
     if (pl_trace_dataset(&st, s, m, &d, &o)) goto done;
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "fixture: %s\n", s ? pl_store_errmsg(s) : pl_errmsg());
+    if (rc) fprintf(stderr, "fixture: %s\n", pl_errmsg());
     pl_store_close(s);
     pl_model_free(m);
     pl_dataset_free(&d);

@@ -16,7 +16,7 @@
 #include "runtime/base/error.h"
 #include "runtime/session.h"
 #include "runtime/store/store.h"
-#include "runtime/store/trace.h"
+#include "runtime/trace/trace.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "tests/support/test_support.h"
 
@@ -77,12 +77,12 @@ static void traced_values_match_recomputation(void **state) {
     o.progress = false;
     o.limit = 4;
     pl_trace_stats st;
-    if (pl_trace_dataset(&st, s, model, &data, &o) != 0) fail_msg("%s", pl_store_errmsg(s));
+    if (pl_trace_dataset(&st, s, model, &data, &o) != 0) fail_msg("%s", pl_errmsg());
     assert_int_equal(st.n_traced, 4);
     assert_int_equal(st.n_skipped, 0);
     // Resume: the same settings skip everything already complete; a bigger limit adds the rest.
     o.limit = 0;
-    if (pl_trace_dataset(&st, s, model, &data, &o) != 0) fail_msg("%s", pl_store_errmsg(s));
+    if (pl_trace_dataset(&st, s, model, &data, &o) != 0) fail_msg("%s", pl_errmsg());
     assert_int_equal(st.n_skipped, 4);
     assert_int_equal(st.n_traced, 2);
     pl_store_close(s);
@@ -274,7 +274,7 @@ static void record_star_means_every_recordable_hook(void **state) {
     o.progress = false;
     o.limit = 1;
     pl_trace_stats st;
-    if (pl_trace_dataset(&st, s, model, &data, &o) != 0) fail_msg("%s", pl_store_errmsg(s));
+    if (pl_trace_dataset(&st, s, model, &data, &o) != 0) fail_msg("%s", pl_errmsg());
     assert_int_equal(st.n_traced, 1);
     // Reference: the model's hook list without the attention scores.
     pl_hooks *h = pl_hooks_new(&model->config);
@@ -295,8 +295,8 @@ static void record_star_means_every_recordable_hook(void **state) {
     pl_strings_free(hooks, n_hooks);
     o.record = "blocks.*.attn.hook_attn_scores";
     assert_int_not_equal(pl_trace_dataset(&st, s, model, &data, &o), 0);
-    printf("scores only: %s\n", pl_store_errmsg(s));
-    assert_non_null(strstr(pl_store_errmsg(s), "'blocks.*.attn.hook_attn_scores' matches only attention scores"));
+    printf("scores only: %s\n", pl_errmsg());
+    assert_non_null(strstr(pl_errmsg(), "'blocks.*.attn.hook_attn_scores' matches only attention scores"));
     pl_store_close(s);
 }
 

@@ -46,6 +46,32 @@ int pl_store_list_hooks(pl_store *s, char ***names, int *n) {
     return rc == SQLITE_DONE ? 0 : store_sql_fail(s, s->db, "list hooks");
 }
 
+int pl_store_tensor_files(pl_store *s, char ***paths, int *n) {
+    *paths = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT path FROM tensor_files ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "list tensor files");
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            char **grown = realloc(*paths, sizeof(char *) * (size_t)cap);
+            if (!grown) break;
+            *paths = grown;
+        }
+        char *path = NULL;
+        if (asprintf(&path, "%s/%s", s->tensor_dir, (const char *)sqlite3_column_text(st, 0)) < 0) break;
+        (*paths)[(*n)++] = path;
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE) return 0;
+    pl_strings_free(*paths, *n);
+    *paths = NULL;
+    *n = 0;
+    return rc == SQLITE_ROW ? store_fail(s, "%s: out of memory", s->path) : store_sql_fail(s, s->db, "list tensor files");
+}
+
 // "hook H was not recorded (recorded: a, b, ...)".
 static int hook_not_recorded(pl_store *s, const char *hook) {
     char **names;

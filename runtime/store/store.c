@@ -426,6 +426,9 @@ int pl_store_commit(pl_store *s) {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
+void pl_store_rollback(pl_store *s) {
+    if (s && !sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
 
 // Insert-or-find by a unique text key: returns the id of the row whose `key_col` equals key.
 static int find_id(pl_store *s, const char *sql, const char *key, int64_t *id) {

@@ -65,6 +65,8 @@ int pl_sha256_file(char hex[65], const char *path);
 // Transactions for batches of metadata writes (put_example in a loop).
 int pl_store_begin(pl_store *s);
 int pl_store_commit(pl_store *s);
+// Undo an open transaction (after a failed write inside begin/commit); no-op if none is open.
+void pl_store_rollback(pl_store *s);
 
 // ---- runs and tokens (any handle) ----------------------------------------------------------
 
@@ -143,6 +145,8 @@ int pl_store_list_labels(pl_store *s, int64_t run_id, char ***keys, char ***valu
 // "blocks.3.attn.hook_pattern"). *names is an array of malloc'd strings; free with pl_strings_free.
 int pl_store_list_hooks(pl_store *s, char ***names, int *n);
 void pl_strings_free(char **strings, int n);
+// Paths of the store's sidecar tensor files (S.db-tensors/NAME), oldest first (pl_strings_free).
+int pl_store_tensor_files(pl_store *s, char ***paths, int *n);
 // Floats per position of a position-major hook (e.g. d_model for resid_post); fails naming the
 // hook if it was not recorded.
 int pl_store_hook_row_size(pl_store *s, const char *hook, int *row_size);

@@ -11,8 +11,7 @@
 
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
-#include "runtime/store/store_internal.h"
-#include "runtime/store/trace.h"
+#include "runtime/trace/trace.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 pl_trace_opts pl_trace_defaults(void) {
@@ -102,7 +101,7 @@ static const char *base_name(const char *path) {
 int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, const pl_dataset *d, const pl_trace_opts *o) {
     memset(stats, 0, sizeof *stats);
     double t0 = pl_now_sec();
-    if (!m->tokenizer) return store_fail(s, "%s: the model has no tokenizer; trace needs one to build prompts", m->path);
+    if (!m->tokenizer) return pl_fail("%s: the model has no tokenizer; trace needs one to build prompts", m->path);
     const pl_tokenizer *tok = m->tokenizer;
     int n = d->n;
     if (o->limit > 0 && o->limit < n) n = o->limit;
@@ -110,9 +109,9 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
 
     // Model, dataset and examples rows (idempotent: found by sha256 / index on a rerun).
     char model_hex[65], data_hex[65];
-    if (model_sha(model_hex, m->path) != 0) return store_fail(s, "%s", pl_errmsg());
+    if (model_sha(model_hex, m->path) != 0) return -1;
     if (o->dataset_path) {
-        if (pl_sha256_file(data_hex, o->dataset_path) != 0) return store_fail(s, "%s", pl_errmsg());
+        if (pl_sha256_file(data_hex, o->dataset_path) != 0) return -1;
     } else {
         snprintf(data_hex, sizeof data_hex, "in-memory-%d", d->n);
     }
@@ -121,7 +120,7 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
     char *config = model_config_json(m);
     if (!example_ids || !config) {
         free(example_ids), free(config);
-        return store_fail(s, "%s: out of memory", s->path);
+        return pl_fail("%s: out of memory", pl_store_path(s));
     }
     int rc = pl_store_begin(s);
     if (rc == 0) rc = pl_store_put_model(s, base_name(m->path), m->path, model_hex, config, &model_id);
@@ -137,7 +136,7 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
     }
     free(config);
     if (rc != 0) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        pl_store_rollback(s);
         free(example_ids);
         return -1;
     }
@@ -167,21 +166,15 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
     pl_token_row *rows = NULL;
     char *text = NULL;
     int status = -1;
-    if (pl_session_new(m, 0, &sess) != 0) {
-        store_fail(s, "%s", pl_errmsg());
-        goto done;
-    }
+    if (pl_session_new(m, 0, &sess) != 0) goto done;
     hooks = pl_hooks_new(&m->config);
     if (!hooks) {
-        store_fail(s, "%s: cannot create hooks", m->path);
+        pl_fail("%s: cannot create hooks", m->path);
         goto done;
     }
     char logits_name[64];
     pl_hook_name(PL_HOOK_LOGITS, -1, logits_name, sizeof logits_name);
-    if (pl_hooks_add(hooks, logits_name, on_logits, &ps) < 0) {
-        store_fail(s, "%s", pl_errmsg());
-        goto done;
-    }
+    if (pl_hooks_add(hooks, logits_name, on_logits, &ps) < 0) goto done;
     pl_record_opts ro = {.record = o->record, .positions = o->positions, .dtype = o->dtype, .queue_bytes = o->queue_bytes};
     if (pl_recorder_new(&rec, s, hooks, &ro) != 0) goto done;
     pl_session_set_hooks(sess, hooks);
@@ -203,11 +196,11 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
         ids = NULL;
         int n_prompt = pl_tokenizer_encode(tok, e->prompt ? e->prompt : "", true, &ids);
         if (n_prompt < 0) {
-            store_fail(s, "example %d (%s): %s", i + 1, e->id ? e->id : "?", pl_errmsg());
+            pl_fail("example %d (%s): %s", i + 1, e->id ? e->id : "?", pl_errmsg());
             goto done;
         }
         if (n_prompt == 0 || n_prompt >= max_ctx) {
-            store_fail(s, "example %d (%s): prompt of %d tokens does not fit the context (%d)", i + 1, e->id ? e->id : "?",
+            pl_fail("example %d (%s): prompt of %d tokens does not fit the context (%d)", i + 1, e->id ? e->id : "?",
                        n_prompt, max_ctx);
             goto done;
         }
@@ -216,7 +209,7 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
         if (lp) ps.logprob = lp;
         if (en) ps.entropy = en;
         if (!lp || !en) {
-            store_fail(s, "%s: out of memory", s->path);
+            pl_fail("%s: out of memory", pl_store_path(s));
             goto done;
         }
         ps.ids = ids;
@@ -226,7 +219,7 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
         gen_ctx g = {.stop = o->stop};
         pl_generation gen;
         if (pl_generate(sess, ids, n_prompt, &sp, on_token, &g, &gen) != 0) {
-            store_fail(s, "example %d (%s): %s", i + 1, e->id ? e->id : "?", pl_errmsg());
+            pl_fail("example %d (%s): %s", i + 1, e->id ? e->id : "?", pl_errmsg());
             pl_recorder_abort_run(rec);
             goto done;
         }
@@ -240,7 +233,7 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
         const float *unused;
         if (gen.n > 0 && pl_session_n_past(sess) < max_ctx &&
             pl_forward(sess, &gen.ids[gen.n - 1], 1, &unused) != 0) {
-            store_fail(s, "example %d: %s", i + 1, pl_errmsg());
+            pl_fail("example %d: %s", i + 1, pl_errmsg());
             pl_generation_free(&gen);
             pl_recorder_abort_run(rec);
             goto done;
@@ -259,14 +252,14 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
         if (grown_text) text = grown_text;
         if (!grown_rows || !grown_text) {
             pl_generation_free(&gen);
-            store_fail(s, "%s: out of memory", s->path);
+            pl_fail("%s: out of memory", pl_store_path(s));
             goto done;
         }
         size_t text_len = 0;
         int *tok_end = malloc(sizeof(int) * (size_t)(gen.n > 0 ? gen.n : 1));
         if (!tok_end) {
             pl_generation_free(&gen);
-            store_fail(s, "%s: out of memory", s->path);
+            pl_fail("%s: out of memory", pl_store_path(s));
             goto done;
         }
         for (int k = 0; k < gen.n; k++) {
@@ -296,7 +289,7 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
         if (o->check) {
             n_labels = o->check(labels, 28, e, text, o->check_user);
             if (n_labels < 0) {
-                store_fail(s, "example %d (%s): %s", i + 1, e->id ? e->id : "?", pl_errmsg());
+                pl_fail("example %d (%s): %s", i + 1, e->id ? e->id : "?", pl_errmsg());
                 pl_generation_free(&gen);
                 pl_recorder_abort_run(rec);
                 goto done;

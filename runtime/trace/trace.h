@@ -3,8 +3,9 @@
 // labels and the requested hooks into a store. Rerunning skips examples already complete with the
 // same model and parameters; a stop flag (set by a SIGINT handler) ends it cleanly.
 //
-// Layering: the runtime does not link datasets/, so the answer checker is passed in as a callback
-// (cli/cmd_store.c passes one built on pl_check_cot); only the pl_example type is shared.
+// Layering: this is orchestration (library pl_trace). The store only stores: examples come in as
+// data (a pl_dataset) and the answer checker as a callback (pl_trace_check_cot for the built-in
+// tasks, or the caller's own).
 #ifndef PL_TRACE_H
 #define PL_TRACE_H
 
@@ -36,6 +37,20 @@ typedef struct {
 
 pl_trace_opts pl_trace_defaults(void);
 
+// The answer checker of the built-in tasks (a pl_trace_check_fn; user is unused). It defines the
+// label vocabulary that `runs --summary`, the probes and the pre-CoT analysis read:
+//   answer        the extracted final answer (text; absent if the model gave none)
+//   gold          the example's gold answer (text)
+//   has_answer    1 if an answer was found after the answer prefix, else 0
+//   correct       1 if the answer equals the gold answer (task-specific normalisation), else 0
+//   steps_valid, entailed, n_valid_steps   (only for tasks with a step checker) every step is
+//                 true / the answer follows from the last step / how many steps are true
+//   n_steps       steps between '|' separators
+//   class         the CoT taxonomy class (pl_cot_class_name: sound, confabulation, ...)
+// pl_trace_dataset adds task, difficulty, example (the example id), stop (length, eos,
+// stop-string, context) and n_generated to every run. Returns the number of labels or -1.
+int pl_trace_check_cot(pl_label *labels, int max_labels, const pl_example *e, const char *generated, void *user);
+
 typedef struct {
     int n_examples;     // examples considered (after limit)
     int n_skipped;      // already complete in the store
@@ -47,7 +62,7 @@ typedef struct {
 } pl_trace_stats;
 
 // Trace examples of d with model m into store s (opened PL_STORE_WRITE). Returns 0 (also when
-// interrupted: see stats->interrupted) or -1 with the store's error message.
+// interrupted: see stats->interrupted) or -1 with pl_errmsg() set.
 int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, const pl_dataset *d, const pl_trace_opts *o);
 
 #endif

@@ -13,9 +13,8 @@
 #include "runtime/base/error.h"
 #include "runtime/base/rng.h"
 #include "runtime/session.h"
-#include "runtime/store/bench.h"
+#include "runtime/bench/bench.h"
 #include "runtime/store/recorder.h"
-#include "runtime/store/store_internal.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 static int cmp_double(const void *a, const void *b) {
@@ -160,15 +159,10 @@ static int bench_reads(FILE *out, const char *store_path, int n_runs, double *me
     float *row = malloc(sizeof(float) * W_D);
     pl_rng rng = pl_rng_seed(0);
     int rc = 0;
-    // find the tensor file for the raw-pread baseline (same file, same row size)
     // every tensor file, for eviction; the first one also serves the raw-pread baseline
-    sqlite3_stmt *st;
-    char file[2400] = "", files[8][2400];
+    char file[2400] = "", **files = NULL;
     int n_files = 0;
-    if (sqlite3_prepare_v2(s->db, "SELECT path FROM tensor_files ORDER BY id", -1, &st, NULL) == SQLITE_OK)
-        while (n_files < 8 && sqlite3_step(st) == SQLITE_ROW)
-            snprintf(files[n_files++], sizeof files[0], "%s/%s", s->tensor_dir, (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    if (pl_store_tensor_files(s, &files, &n_files) != 0) rc = -1;
     if (n_files > 0) snprintf(file, sizeof file, "%s", files[0]);
     struct stat sb;
     int64_t file_size = stat(file, &sb) == 0 ? sb.st_size : 0;
@@ -206,6 +200,7 @@ static int bench_reads(FILE *out, const char *store_path, int n_runs, double *me
                 pass == 0 ? "read (page cache)   " : "read (evicted first)", lat[N / 2], lat[N * 9 / 10], base[N / 2],
                 lat[N / 2] / base[N / 2], pass == 0 ? "  (target median <= 50 us)" : "");
     }
+    pl_strings_free(files, n_files);
     free(lat);
     free(base);
     free(row);
