@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "runtime/base/error.h"
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -54,9 +55,7 @@ int cli_fail(void) {
 }
 
 void cli_print_version(FILE *out) {
-    // TODO(issue 17): name the SIMD path of the kernels here once runtime/base offers a function
-    // that reports it (the `build` work of issue 17).
-    fprintf(out, "probelab %s (%s build)\n", PL_VERSION, PL_BUILD_TYPE);
+    fprintf(out, "probelab %s (%s build), SIMD path %s\n", PL_VERSION, PL_BUILD_TYPE, pl_simd_path());
 }
 
 // ---- help ----------------------------------------------------------------------------------

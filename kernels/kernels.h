@@ -47,4 +47,24 @@ uint16_t pl_f32_to_bf16(float f);
 void pl_dequant_q8_0(float *out, const void *blocks, size_t n_weights);
 void pl_dequant_q4_0(float *out, const void *blocks, size_t n_weights);
 
+// ---- SIMD dispatch ----
+// The hand-vectorized CPU kernels (the fused probe gradient, standardization, f16 conversion) are
+// compiled for several instruction sets and pick one at run time, so a portable build (the
+// default, PL_NATIVE=OFF) still runs AVX-512 code on a CPU that has it.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PL_SIMD_X86 1  // GCC on x86-64: AVX2 / AVX-512 functions built with target pragmas, chosen by cpuid
+#endif
+typedef enum { PL_SIMD_PORTABLE, PL_SIMD_AVX2, PL_SIMD_AVX512 } pl_simd_level;
+// The level in effect: the best this CPU has (AVX2 = avx2 + fma, AVX512 = avx512f + avx512dq),
+// or a lower one named by the environment variable PL_SIMD (portable, avx2, avx512f). Thread-safe.
+pl_simd_level pl_simd_level_get(void);
+// Uses `want` from now on, capped at what the CPU has (tests run every path); returns the level set.
+pl_simd_level pl_simd_level_set(pl_simd_level want);
+// "portable", "avx2" or "avx512f" (the names PL_SIMD takes).
+const char *pl_simd_level_name(pl_simd_level level);
+// The SIMD path this binary runs, for `probelab --version` and the benchmarks: "avx512f", "avx2",
+// "sse2 (portable)", or in a PL_NATIVE build "native (-march=native), dispatched kernels avx512f".
+// A static string.
+const char *pl_simd_path(void);
+
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "probes/linear/logreg.h"
 #include "probes/linear/logreg_fused.h"
 #include "runtime/base/rng.h"
@@ -116,8 +117,8 @@ int pl_bench_probe(FILE *out) {
             p->evaluations, sgemm_seconds, p->fit_seconds / sgemm_seconds);
     fprintf(out, "  fused one-pass kernel for the same %d evaluations %8.3f s  ->  sgemm / fused = %.2fx\n",
             p->evaluations, fused_seconds, sgemm_seconds / fused_seconds);
-    fprintf(out, "  threads: %d (fused kernel), OpenBLAS %d; OPENBLAS_CORETYPE=%s\n", fused_threads,
-            openblas_get_num_threads(), coretype ? coretype : "(unset)");
+    fprintf(out, "  threads: %d (fused kernel), OpenBLAS %d; OPENBLAS_CORETYPE=%s; SIMD path: %s\n", fused_threads,
+            openblas_get_num_threads(), coretype ? coretype : "(unset)", pl_simd_path());
     const char *dir = getenv("PL_BENCH_PROBE_EXPORT");
     if (dir && *dir) {
         if (export_data(dir, x, y, p, accuracy)) goto done;

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
 #include "runtime/bench/bench.h"
@@ -15,6 +16,7 @@ void pl_bench_print_blas(FILE *out) {
     const char *forced = getenv("OPENBLAS_CORETYPE");
     fprintf(out, "OpenBLAS: core %s, %d threads, %s\n", openblas_get_corename(), openblas_get_num_threads(),
             openblas_get_config());
+    fprintf(out, "SIMD path: %s (the kernels OpenBLAS does not run)\n", pl_simd_path());
     if (forced)
         fprintf(out, "note: OPENBLAS_CORETYPE=%s forces this core type (on AVX-512 machines Haswell halves sgemm "
                      "speed); run `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE probelab bench ...` for native speed\n",
