@@ -11,31 +11,57 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// How pl_softmax_row accumulates the sum of the exponentials.
+typedef enum { PL_SUM_DOUBLE, PL_SUM_FLOAT } pl_sum_kind;
+
+// Every op of the forward pass (runtime/session.c), so a backend computes all of it where its
+// buffers live. Every pointer handed to an op is a buffer of the same backend; hooks read the
+// activations between ops.
 typedef struct pl_backend {
     const char *name;
     // out[n × d_out] = x[n × d_in] · w[d_out × d_in]ᵀ (+ bias[d_out] if non-NULL). Row-major.
     void (*linear)(float *out, const float *x, const float *w, const float *bias, int n, int d_in, int d_out);
-    // out[n × d] = x / rms(x) * weight, rows independent.
+    // out[n × d] = x / rms(x) * weight, rows independent. out may equal x.
     void (*rmsnorm)(float *out, const float *x, const float *weight, int n, int d, float eps);
     // out[n × d] = (x - mean) / std * weight + bias.
     void (*layernorm)(float *out, const float *x, const float *weight, const float *bias, int n, int d, float eps);
+    // out[n × d] = rows ids[0..n) of table[vocab × d] (the token embedding).
+    void (*embed)(float *out, const float *table, const int32_t *ids, int n, int d);
+    // RoPE in place, as pl_rope.
+    void (*rope)(float *x, int n, int n_heads, int head_dim, int pos0, float theta, int neox);
+    // Causal attention of n queries at positions pos0..pos0+n-1 over the keys 0..pos0+n-1, in the
+    // three steps the hooks read between. q[n × H·dh]; k, v[(pos0+n) × Hkv·dh] (query head h reads
+    // kv head h / (H/Hkv)); att[H × n × ld], ld >= pos0+n.
+    // Scores: att[h][i][j] = q_h,i · k_j / √dh for j <= pos0+i, -inf above (the causal mask).
+    void (*attn_scores)(float *att, int ld, const float *q, const float *k, int n, int pos0, int H, int Hkv, int dh);
+    // Pattern, in place: each row a softmax over its keys 0..pos0+i, exact zeros above.
+    void (*attn_softmax)(float *att, int ld, int n, int pos0, int H);
+    // z[n × H·dh]: z_h = pattern_h · v.
+    void (*attn_mix)(float *z, const float *att, int ld, const float *v, int n, int pos0, int H, int Hkv, int dh);
+    // out[i] = silu(gate[i]) * up[i]. out may equal gate.
+    void (*swiglu)(float *out, const float *gate, const float *up, size_t n);
+    // GPT-2's tanh approximation of GELU, in place.
+    void (*gelu_new)(float *x, size_t n);
+    // a[i] += b[i] (the residual stream).
+    void (*add)(float *a, const float *b, size_t n);
+    // dst[0..n) = src[0..n) (KV cache writes, position embeddings); no overlap.
+    void (*copy)(float *dst, const float *src, size_t n);
 } pl_backend;
 
 // The CPU backend (always available).
 const pl_backend *pl_backend_cpu(void);
 
-// ---- elementwise helpers (CPU) ----
+// ---- CPU kernels shared by the backend, the layer library and the callers on the host ----
 // RoPE in place on x[n × n_heads × head_dim] for absolute positions pos0..pos0+n-1.
 // adjacent: rotate pairs (2i, 2i+1) (GGUF llama layout); neox: pairs (i, i + head_dim/2) (HF layout).
 void pl_rope(float *x, int n, int n_heads, int head_dim, int pos0, float theta, int neox);
-// Numerically stable softmax of one row in place.
-void pl_softmax_row(float *x, int n);
-// out[i] = silu(gate[i]) * up[i]
-void pl_silu_mul(float *out, const float *gate, const float *up, size_t n);
+// The one softmax: x[0..n) in place becomes exp(x - max) / Σ exp(x - max), the exponentials in
+// float, their sum accumulated in double (PL_SUM_DOUBLE) or in float (PL_SUM_FLOAT: the trainer's
+// attention, kept so the bundled model's recipe reproduces byte for byte). Returns the
+// log-sum-exp of the input, log Σ exp(x), in double (for losses and log-probabilities). n >= 1.
+double pl_softmax_row(float *x, int n, pl_sum_kind sum);
 // GPT-2's tanh approximation of GELU ("gelu_new"), in place.
 void pl_gelu_new(float *x, size_t n);
-// a[i] += b[i]
-void pl_add_inplace(float *a, const float *b, size_t n);
 
 // ---- dtype conversion (dequantization) ----
 float pl_f16_to_f32(uint16_t h);

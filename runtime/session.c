@@ -3,7 +3,6 @@
 // documentation. Activations are row-major [positions × features].
 #include "runtime/session.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,28 +135,14 @@ static void norm(pl_session *s, float *out, const float *x, const float *w, cons
 // Attention of n queries at pos0.. over keys 0..pos0+n-1 of layer l: scores, pattern, z.
 static void attention(pl_session *s, int l, int pos0, int n) {
     const pl_config *c = &s->model->config;
-    int H = c->n_heads, Hkv = c->n_kv_heads, dh = c->head_dim, group = H / Hkv, n_ctx = pos0 + n;
-    int qd = H * dh, kvd = Hkv * dh, stride = s->max_ctx;
+    int H = c->n_heads, Hkv = c->n_kv_heads, dh = c->head_dim, kvd = Hkv * dh;
     const float *kc = s->k_cache + (size_t)l * s->max_ctx * kvd, *vc = s->v_cache + (size_t)l * s->max_ctx * kvd;
-    float scale = 1.0f / sqrtf((float)dh);
-    for (int h = 0; h < H; h++) {
-        // scores_h (n × n_ctx) = q_h (n × dh) · k_hkv (n_ctx × dh)ᵀ / √dh
-        float *att_h = s->att + (size_t)h * n * stride;  // heads packed as [H × n × stride]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_ctx, dh, scale, s->q + h * dh, qd,
-                    kc + (h / group) * dh, kvd, 0.0f, att_h, stride);
-        for (int i = 0; i < n; i++)
-            for (int j = pos0 + i + 1; j < n_ctx; j++) att_h[(size_t)i * stride + j] = -INFINITY;  // causal mask
-    }
+    // att packs the heads as [H × n × max_ctx]
+    s->be->attn_scores(s->att, s->max_ctx, s->q, kc, n, pos0, H, Hkv, dh);
     hook_attention(s, PL_HOOK_ATTN_SCORES, l, pos0, n);
-    for (size_t r = 0; r < (size_t)H * n; r++) {
-        int i = (int)(r % (size_t)n);
-        pl_softmax_row(s->att + r * stride, pos0 + i + 1);  // masked keys stay exactly 0 below
-        memset(s->att + r * stride + pos0 + i + 1, 0, sizeof(float) * (size_t)(n_ctx - pos0 - i - 1));
-    }
+    s->be->attn_softmax(s->att, s->max_ctx, n, pos0, H);
     hook_attention(s, PL_HOOK_PATTERN, l, pos0, n);
-    for (int h = 0; h < H; h++)  // z_h (n × dh) = pattern_h (n × n_ctx) · v_hkv (n_ctx × dh)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n_ctx, 1.0f, s->att + (size_t)h * n * stride,
-                    stride, vc + (h / group) * dh, kvd, 0.0f, s->z + h * dh, qd);
+    s->be->attn_mix(s->z, s->att, s->max_ctx, vc, n, pos0, H, Hkv, dh);
 }
 
 static void forward_chunk(pl_session *s, const int32_t *tokens, int n, bool want_all) {
@@ -169,12 +154,12 @@ static void forward_chunk(pl_session *s, const int32_t *tokens, int n, bool want
     int qd = H * dh, kvd = Hkv * dh, pos0 = s->n_past;
     bool gpt2 = c->arch == PL_ARCH_GPT2;
 
-    for (int i = 0; i < n; i++) memcpy(s->x + (size_t)i * d, w->token_embd + (size_t)tokens[i] * d, sizeof(float) * d);
+    be->embed(s->x, w->token_embd, tokens, n, d);
     hook_rows(s, PL_HOOK_EMBED, -1, s->x, pos0, n, d, 0);
     if (gpt2) {
-        memcpy(s->delta, w->pos_embd + (size_t)pos0 * d, sizeof(float) * (size_t)n * d);
+        be->copy(s->delta, w->pos_embd + (size_t)pos0 * d, (size_t)n * d);
         hook_rows(s, PL_HOOK_POS_EMBED, -1, s->delta, pos0, n, d, 0);
-        pl_add_inplace(s->x, s->delta, (size_t)n * d);
+        be->add(s->x, s->delta, (size_t)n * d);
     }
 
     for (int l = 0; l < c->n_layers; l++) {
@@ -195,21 +180,21 @@ static void forward_chunk(pl_session *s, const int32_t *tokens, int n, bool want
         }
         if (c->rope_style != PL_ROPE_NONE) {
             int neox = c->rope_style == PL_ROPE_NEOX;
-            pl_rope(s->q, n, H, dh, pos0, c->rope_theta, neox);
-            pl_rope(s->k, n, Hkv, dh, pos0, c->rope_theta, neox);
+            be->rope(s->q, n, H, dh, pos0, c->rope_theta, neox);
+            be->rope(s->k, n, Hkv, dh, pos0, c->rope_theta, neox);
             hook_rows(s, PL_HOOK_ROT_Q, l, s->q, pos0, n, H, dh);
             hook_rows(s, PL_HOOK_ROT_K, l, s->k, pos0, n, Hkv, dh);
         }
         float *kc = s->k_cache + ((size_t)l * s->max_ctx + pos0) * kvd;
         float *vc = s->v_cache + ((size_t)l * s->max_ctx + pos0) * kvd;
-        memcpy(kc, s->k, sizeof(float) * (size_t)n * kvd);
-        memcpy(vc, s->v, sizeof(float) * (size_t)n * kvd);
+        be->copy(kc, s->k, (size_t)n * kvd);
+        be->copy(vc, s->v, (size_t)n * kvd);
 
         attention(s, l, pos0, n);
         hook_rows(s, PL_HOOK_Z, l, s->z, pos0, n, H, dh);
         be->linear(s->delta, s->z, L->wo, L->bo, n, qd, d);
         hook_rows(s, PL_HOOK_ATTN_OUT, l, s->delta, pos0, n, d, 0);
-        pl_add_inplace(s->x, s->delta, (size_t)n * d);
+        be->add(s->x, s->delta, (size_t)n * d);
         hook_rows(s, PL_HOOK_RESID_MID, l, s->x, pos0, n, d, 0);
 
         norm(s, s->xb, s->x, L->ffn_norm, L->ffn_norm_b, n);
@@ -217,18 +202,18 @@ static void forward_chunk(pl_session *s, const int32_t *tokens, int n, bool want
         if (gpt2) {
             be->linear(s->hb, s->xb, L->w_up, L->b_up, n, d, f);
             hook_rows(s, PL_HOOK_MLP_PRE, l, s->hb, pos0, n, f, 0);
-            pl_gelu_new(s->hb, (size_t)n * f);
+            be->gelu_new(s->hb, (size_t)n * f);
         } else {
             be->linear(s->hb, s->xb, L->w_gate, NULL, n, d, f);
             hook_rows(s, PL_HOOK_MLP_PRE, l, s->hb, pos0, n, f, 0);
             be->linear(s->hb2, s->xb, L->w_up, NULL, n, d, f);
             hook_rows(s, PL_HOOK_MLP_PRE_LINEAR, l, s->hb2, pos0, n, f, 0);
-            pl_silu_mul(s->hb, s->hb, s->hb2, (size_t)n * f);
+            be->swiglu(s->hb, s->hb, s->hb2, (size_t)n * f);
         }
         hook_rows(s, PL_HOOK_MLP_POST, l, s->hb, pos0, n, f, 0);
         be->linear(s->delta, s->hb, L->w_down, L->b_down, n, f, d);
         hook_rows(s, PL_HOOK_MLP_OUT, l, s->delta, pos0, n, d, 0);
-        pl_add_inplace(s->x, s->delta, (size_t)n * d);
+        be->add(s->x, s->delta, (size_t)n * d);
         hook_rows(s, PL_HOOK_RESID_POST, l, s->x, pos0, n, d, 0);
     }
 
@@ -237,7 +222,7 @@ static void forward_chunk(pl_session *s, const int32_t *tokens, int n, bool want
     if (want_all || pl_hooks_active(s->hooks, PL_HOOK_LOGITS, -1)) {
         be->linear(s->logits, s->xb, w->output, NULL, n, d, V);
         hook_rows(s, PL_HOOK_LOGITS, -1, s->logits, pos0, n, V, 0);
-        if (!want_all) memmove(s->logits, s->logits + (size_t)(n - 1) * V, sizeof(float) * V);
+        if (!want_all && n > 1) be->copy(s->logits, s->logits + (size_t)(n - 1) * V, (size_t)V);
     } else {
         be->linear(s->logits, s->xb + (size_t)(n - 1) * d, w->output, NULL, 1, d, V);
     }

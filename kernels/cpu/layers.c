@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
+
 // ---------------------------------------------------------------- embedding
 
 void pl_embedding_forward(float *out, const int32_t *ids, const float *wte, int N, int C) {
@@ -27,10 +29,9 @@ void pl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *
         float *o = out + (size_t)i * C;
         double ss = 0;
         for (int j = 0; j < C; j++) ss += (double)x[j] * x[j];
-        // Same rounding as the inference kernel (cpu_rmsnorm) so exported models match exactly.
         float r = (float)(1.0 / sqrt(ss / C + eps));
         for (int j = 0; j < C; j++) o[j] = x[j] * r * weight[j];
-        rstd[i] = r;
+        if (rstd) rstd[i] = r;
     }
 }
 
@@ -54,6 +55,12 @@ void pl_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const f
 // ---------------------------------------------------------------- linear
 
 void pl_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
+    if (N == 1) {
+        // One row (a decode step): a matrix-vector product, bound by reading the weight once.
+        if (bias) memcpy(out, bias, sizeof(float) * (size_t)OC);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, weight, C, inp, 1, bias ? 1.0f : 0.0f, out, 1);
+        return;
+    }
     if (bias)
         for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, sizeof(float) * (size_t)OC);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f, out,
@@ -76,49 +83,76 @@ void pl_linear_backward(float *dinp, float *dweight, float *dbias, const float *
 
 // ---------------------------------------------------------------- RoPE
 
-void pl_rope_tables(float *cos_table, float *sin_table, int max_pos, int head_dim, float theta) {
-    int half = head_dim / 2;
-    for (int p = 0; p < max_pos; p++)
-        for (int i = 0; i < half; i++) {
-            double freq = pow((double)theta, -2.0 * i / head_dim);
-            double angle = p * freq;
-            cos_table[(size_t)p * half + i] = (float)cos(angle);
-            sin_table[(size_t)p * half + i] = (float)sin(angle);
-        }
+// The angles of pairs i0..i1-1 at one position: pos · theta^(-2i/head_dim), computed in double.
+static void rope_angles(float *c, float *s, int pos, int i0, int i1, int head_dim, float theta) {
+    for (int i = i0; i < i1; i++) {
+        double angle = pos * pow((double)theta, -2.0 * i / head_dim);
+        c[i - i0] = (float)cos(angle);
+        s[i - i0] = (float)sin(angle);
+    }
 }
 
-// Rotate each adjacent pair by +angle (sign 1) or -angle (sign -1); accumulate adds into out.
-static void rope_rotate(float *out, const float *inp, const int32_t *pos, const float *cos_table,
-                        const float *sin_table, int N, int n_heads, int head_dim, float sign, int accumulate) {
+// The one RoPE rotation: pairs i0..i1-1 of every head of one position, by the angles whose cosine
+// and sine are c[i - i0], s[i - i0]. Pairs are (2i, 2i+1) (adjacent, GGUF llama) or (i, i + half)
+// (neox, HF). sign -1 rotates backwards; accumulate adds into out. out may equal inp.
+static void rope_rotate_pairs(float *out, const float *inp, const float *c, const float *s, int i0, int i1,
+                              int n_heads, int head_dim, int neox, float sign, int accumulate) {
     int half = head_dim / 2;
-    for (int t = 0; t < N; t++) {
-        const float *c = cos_table + (size_t)pos[t] * half, *s = sin_table + (size_t)pos[t] * half;
-        for (int h = 0; h < n_heads; h++) {
-            size_t base = ((size_t)t * n_heads + h) * head_dim;
-            for (int i = 0; i < half; i++) {
-                float x0 = inp[base + 2 * i], x1 = inp[base + 2 * i + 1];
-                float si = sign * s[i];
-                float y0 = x0 * c[i] - x1 * si, y1 = x0 * si + x1 * c[i];
-                if (accumulate) {
-                    out[base + 2 * i] += y0;
-                    out[base + 2 * i + 1] += y1;
-                } else {
-                    out[base + 2 * i] = y0;
-                    out[base + 2 * i + 1] = y1;
-                }
+    for (int h = 0; h < n_heads; h++) {
+        size_t base = (size_t)h * head_dim;
+        for (int i = i0; i < i1; i++) {
+            size_t a = base + (neox ? i : 2 * i), b = base + (neox ? i + half : 2 * i + 1);
+            float x0 = inp[a], x1 = inp[b], ci = c[i - i0], si = sign * s[i - i0];
+            float y0 = x0 * ci - x1 * si, y1 = x0 * si + x1 * ci;
+            if (accumulate) {
+                out[a] += y0;
+                out[b] += y1;
+            } else {
+                out[a] = y0;
+                out[b] = y1;
             }
         }
     }
 }
 
+void pl_rope(float *x, int n, int n_heads, int head_dim, int pos0, float theta, int neox) {
+    enum { BLOCK = 64 };  // angles a block of pairs at a time, on the stack
+    float c[BLOCK], s[BLOCK];
+    int half = head_dim / 2;
+    for (int t = 0; t < n; t++) {
+        float *v = x + (size_t)t * n_heads * head_dim;
+        for (int i0 = 0; i0 < half; i0 += BLOCK) {
+            int i1 = i0 + BLOCK < half ? i0 + BLOCK : half;
+            rope_angles(c, s, pos0 + t, i0, i1, head_dim, theta);
+            rope_rotate_pairs(v, v, c, s, i0, i1, n_heads, head_dim, neox, 1.0f, 0);
+        }
+    }
+}
+
+void pl_rope_tables(float *cos_table, float *sin_table, int max_pos, int head_dim, float theta) {
+    int half = head_dim / 2;
+    for (int p = 0; p < max_pos; p++)
+        rope_angles(cos_table + (size_t)p * half, sin_table + (size_t)p * half, p, 0, half, head_dim, theta);
+}
+
+static void rope_tabled(float *out, const float *inp, const int32_t *pos, const float *cos_table,
+                        const float *sin_table, int N, int n_heads, int head_dim, float sign, int accumulate) {
+    int half = head_dim / 2;
+    for (int t = 0; t < N; t++) {
+        size_t row = (size_t)t * n_heads * head_dim;
+        rope_rotate_pairs(out + row, inp + row, cos_table + (size_t)pos[t] * half, sin_table + (size_t)pos[t] * half, 0,
+                          half, n_heads, head_dim, 0, sign, accumulate);
+    }
+}
+
 void pl_rope_forward(float *out, const float *inp, const int32_t *pos, const float *cos_table, const float *sin_table,
-                  int N, int n_heads, int head_dim) {
-    rope_rotate(out, inp, pos, cos_table, sin_table, N, n_heads, head_dim, 1.0f, 0);
+                     int N, int n_heads, int head_dim) {
+    rope_tabled(out, inp, pos, cos_table, sin_table, N, n_heads, head_dim, 1.0f, 0);
 }
 
 void pl_rope_backward(float *dinp, const float *dout, const int32_t *pos, const float *cos_table,
-                   const float *sin_table, int N, int n_heads, int head_dim) {
-    rope_rotate(dinp, dout, pos, cos_table, sin_table, N, n_heads, head_dim, -1.0f, 1);
+                      const float *sin_table, int N, int n_heads, int head_dim) {
+    rope_tabled(dinp, dout, pos, cos_table, sin_table, N, n_heads, head_dim, -1.0f, 1);
 }
 
 // ---------------------------------------------------------------- attention
@@ -158,16 +192,8 @@ void pl_attention_forward(float *out, float *att, const float *q, const float *k
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, Qh, ldq, Kg, ldk, 0.0f, P, T);
             for (int i = 0; i < T; i++) {
                 float *row = P + (size_t)i * T;
-                float max = -INFINITY;
-                for (int j = 0; j <= i; j++)
-                    if (row[j] > max) max = row[j];
-                float sum = 0;
-                for (int j = 0; j <= i; j++) {
-                    row[j] = expf(row[j] - max);
-                    sum += row[j];
-                }
-                float inv = 1.0f / sum;
-                for (int j = 0; j <= i; j++) row[j] *= inv;
+                // Summed in float: the bundled model was trained so, and its recipe reproduces byte for byte.
+                pl_softmax_row(row, i + 1, PL_SUM_FLOAT);
                 for (int j = i + 1; j < T; j++) row[j] = 0.0f;
             }
             // out_h = P V
@@ -248,19 +274,11 @@ double pl_crossentropy_forward(float *losses, float *probs, const float *logits,
     for (int i = 0; i < N; i++) {
         const float *z = logits + (size_t)i * V;
         float *p = probs + (size_t)i * V;
-        float max = -INFINITY;
-        for (int j = 0; j < V; j++)
-            if (z[j] > max) max = z[j];
-        double sum = 0;
-        for (int j = 0; j < V; j++) {
-            p[j] = expf(z[j] - max);
-            sum += p[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int j = 0; j < V; j++) p[j] *= inv;
+        memcpy(p, z, sizeof(float) * (size_t)V);
+        double lse = pl_softmax_row(p, V, PL_SUM_DOUBLE);
         if (weight[i] != 0.0f) {
             // -log p[target] from the logits (log-sum-exp) rather than from the rounded probability
-            losses[i] = (float)(log(sum) + max - z[targets[i]]);
+            losses[i] = (float)(lse - z[targets[i]]);
             total += (double)weight[i] * losses[i];
         } else {
             losses[i] = 0.0f;
@@ -322,12 +340,8 @@ void pl_attnpool_forward(float *out, float *a, const float *inp, const float *qu
             for (int j = 0; j < C; j++) dot += x[j] * query[j];
             a[p0 + t] = dot * scale;
         }
-        float max = -INFINITY, sum = 0;
-        for (int t = 0; t < T; t++)
-            if (a[p0 + t] > max) max = a[p0 + t];
-        for (int t = 0; t < T; t++) sum += (a[p0 + t] = expf(a[p0 + t] - max));
+        pl_softmax_row(a + p0, T, PL_SUM_DOUBLE);
         for (int t = 0; t < T; t++) {
-            a[p0 + t] /= sum;
             const float *x = inp + (size_t)(p0 + t) * C;
             for (int j = 0; j < C; j++) o[j] += a[p0 + t] * x[j];
         }

@@ -23,13 +23,14 @@
 void pl_embedding_forward(float *out, const int32_t *ids, const float *wte, int N, int C);
 void pl_embedding_backward(float *dwte, const float *dout, const int32_t *ids, int N, int C);
 
-// ---- RMSNorm: out = x / sqrt(mean(x²) + eps) * weight; saves rstd[N] ----
+// ---- RMSNorm: out = x / sqrt(mean(x²) + eps) * weight; saves rstd[N] (NULL: not saved) ----
 void pl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
 void pl_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
                       const float *rstd, int N, int C);
 
 // ---- linear / dense: out[N × OC] = inp[N × C] · weight[OC × C]ᵀ (+ bias[OC] if non-NULL) ----
-// The same pair serves the transformer's projections (no bias) and the probes' dense layers (bias).
+// The same pair serves the transformer's projections (no bias) and the probes' dense layers (bias);
+// the forward function is also the CPU backend's linear (a single row is a matrix-vector product).
 void pl_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
 // dinp may be NULL (first layer), dbias may be NULL (no bias).
 void pl_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
@@ -37,7 +38,7 @@ void pl_linear_backward(float *dinp, float *dweight, float *dbias, const float *
 
 // ---- RoPE, adjacent pairs (2i, 2i+1) as in GGUF llama ----
 // Tables for positions 0..max_pos-1: cos/sin[max_pos × head_dim/2], angle = pos · theta^(-2i/head_dim)
-// (computed in double like kernels' pl_rope, so both give the same floats).
+// (computed in double by the same code as kernels' pl_rope, so both give the same floats).
 void pl_rope_tables(float *cos_table, float *sin_table, int max_pos, int head_dim, float theta);
 // x[N × n_heads × head_dim]; pos[N] is each row's position inside its sequence. out may equal inp.
 void pl_rope_forward(float *out, const float *inp, const int32_t *pos, const float *cos_table, const float *sin_table,
