@@ -69,6 +69,14 @@ int cli_parse_int(const char *opt, const char *value, long *out) {
     return 0;
 }
 
+int cli_parse_model_id(const char *value, int64_t *out) {
+    long v;
+    if (cli_parse_int("--model-id", value, &v) != 0) return -1;
+    if (v < 1) return pl_fail("--model-id %ld: model ids start at 1 (probelab runs S.db --models lists them)", v);
+    *out = v;
+    return 0;
+}
+
 int cli_prompt_ids(const pl_model *m, const char *prompt, const char *token_ids, int32_t **ids) {
     *ids = NULL;
     if ((prompt != NULL) == (token_ids != NULL)) return pl_fail("give exactly one of --prompt TEXT or --token-ids 1,2,3");

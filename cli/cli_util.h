@@ -15,6 +15,8 @@ int cli_parse_ids(const char *text, int32_t **ids);
 // Parse a float / int option value, or fail naming the option.
 int cli_parse_float(const char *opt, const char *value, float *out);
 int cli_parse_int(const char *opt, const char *value, long *out);
+// Parse the value of --model-id (a model id >= 1, as `probelab runs S.db --models` lists them).
+int cli_parse_model_id(const char *value, int64_t *out);
 
 
 #include "runtime/model/model.h"

@@ -10,22 +10,28 @@
 #include "runtime/base/error.h"
 
 static const char lens_usage[] =
-    "usage: probelab lens S.db --run R [--model M] [--top-k K] [--target TEXT] [--json]\n"
+    "usage: probelab lens S.db --run R [--model PATH] [--model-id N] [--top-k K] [--target TEXT] [--json]\n"
     "Re-run run R's tokens through the model and read resid_post of every layer through ln_final and the\n"
     "unembedding. Prints, at the token before the answer (else the last prompt token), each layer's top-K tokens\n"
     "and the rank of the gold answer's first token (--target TEXT overrides the gold answer). Stores analysis\n"
     "'lens.R': series gold_rank@last-prompt, gold_prob@last-prompt, gold_rank@answer, gold_prob@answer\n"
     "(x = 0 embeddings, l+1 = blocks.l.hook_resid_post) and matrices top_ids, top_probs, gold_rank, gold_prob.\n"
-    "  --model M   the traced model (default: the file recorded in the store; its sha256 must match)\n"
-    "  --top-k K   default 5\n";
+    "  --model PATH  the traced model moved elsewhere (default: the path the store recorded); its sha256\n"
+    "                must match the store's\n"
+    "  --model-id N  check that run R is a run of model N (probelab runs S.db --models lists them)\n"
+    "  --top-k K     default 5\n";
 
 int cmd_lens(int argc, char **argv) {
     const char *path = NULL, *model = NULL, *target = NULL, *v;
     long run = -1, k = 5;
+    int64_t model_id = 0;
     bool json = false;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) return printf("%s", lens_usage), 0;
         else if (cli_opt(argc, argv, &i, "--model", &v)) model = v;
+        else if (cli_opt(argc, argv, &i, "--model-id", &v)) {
+            if (cli_parse_model_id(v, &model_id)) return pl_print_error(), 2;
+        }
         else if (cli_opt(argc, argv, &i, "--target", &v)) target = v;
         else if (cli_opt(argc, argv, &i, "--run", &v)) {
             if (cli_parse_int("--run", v, &run) || run < 1) return pl_print_error(), 2;
@@ -40,15 +46,7 @@ int cmd_lens(int argc, char **argv) {
     pl_store *s;
     if (pl_store_open(&s, path, PL_STORE_WRITE)) return pl_print_error(), 1;
     int status = 1;
-    char model_file[1024] = "";
-    if (!model) {
-        pl_run_info r;
-        if (pl_store_get_run(s, run, &r)) goto done;
-        if (pl_store_sql_model(s, r.model_id, NULL, 0, model_file, sizeof model_file, NULL)) goto done;
-        if (!model_file[0]) { pl_fail("%s: run %ld has no model file recorded; pass --model M", path, run); goto done; }
-        model = model_file;
-    }
-    if (pl_lens_run(s, model, run, (int)k, target, stdout, json)) goto done;
+    if (pl_lens_run(s, model, model_id, run, (int)k, target, stdout, json)) goto done;
     status = 0;
 done:
     if (status) pl_print_error();

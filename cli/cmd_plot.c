@@ -13,7 +13,7 @@ static void usage(FILE *out) {
             "usage: probelab plot STORE.db --figure NAME [--series GLOB] [--run R] [--layer L --head H] [--score S]\n"
             "                     [--tokens FIRST:COUNT] [--size WxH] [--theme light|dark] -o OUT.png|svg|pdf\n"
             "       probelab plot STORE.db --figure list\n"
-            "       probelab plot --sample-store NEW.db [--runs N] [--long-run TOKENS]\n"
+
             "Draw a figure of a trace store to a PNG, SVG or PDF file with the viewer's drawing code.\n"
             "  --figure NAME        attention, attention-grid, tokens, or the name of an analysis in the store;\n"
             "                       `--figure list` prints the figures this store can draw\n"
@@ -26,9 +26,8 @@ static void usage(FILE *out) {
             "  --size WxH           pixels for PNG, points for SVG/PDF (default 1280x800)\n"
             "  --theme light|dark   colours (default light)\n"
             "  -o, --output FILE    output file; the extension picks the format\n"
-            "  --sample-store NEW   write a synthetic store (2 tasks, attention, a probe, sample analyses of\n"
-            "                       every kind) to try the viewer and the figures; --runs N (default 200),\n"
-            "                       --long-run T adds one run of T tokens (default 0)\n");
+            "  --model-id N         run figures: the first run of model N (needed without --run when the store\n"
+            "                       holds several models; probelab runs S.db --models lists them)\n");
 }
 
 static int usage_error(const char *msg) {
@@ -44,8 +43,9 @@ static int parse_long(const char *opt, const char *value, long *out) {
 }
 
 int cmd_plot(int argc, char **argv) {
-    const char *store = NULL, *figure = NULL, *output = NULL, *score = NULL, *sample = NULL, *series = NULL, *value;
-    long run = 0, layer = 0, head = 0, runs = 200, long_run = 0, width = 1280, height = 800;
+    const char *store = NULL, *figure = NULL, *output = NULL, *score = NULL, *series = NULL, *value;
+    long run = 0, layer = 0, head = 0, width = 1280, height = 800;
+    int64_t model_id = 0;
     long tok_lo = 0, tok_n = 0;
     pl_theme theme = PL_THEME_LIGHT;
     for (int i = 1; i < argc; i++) {
@@ -59,18 +59,14 @@ int cmd_plot(int argc, char **argv) {
             if (!(series = value)) return usage_error("--series needs a glob, e.g. 'arith/*'");
         } else if (cli_opt(argc, argv, &i, "--score", &value)) {
             if (!(score = value)) return usage_error("--score needs a value");
-        } else if (cli_opt(argc, argv, &i, "--sample-store", &value)) {
-            if (!(sample = value)) return usage_error("--sample-store needs a file name");
+        } else if (cli_opt(argc, argv, &i, "--model-id", &value)) {
+            bad = cli_parse_model_id(value, &model_id);
         } else if (cli_opt(argc, argv, &i, "--run", &value)) {
             bad = parse_long("--run", value, &run);
         } else if (cli_opt(argc, argv, &i, "--layer", &value)) {
             bad = parse_long("--layer", value, &layer);
         } else if (cli_opt(argc, argv, &i, "--head", &value)) {
             bad = parse_long("--head", value, &head);
-        } else if (cli_opt(argc, argv, &i, "--runs", &value)) {
-            bad = parse_long("--runs", value, &runs);
-        } else if (cli_opt(argc, argv, &i, "--long-run", &value)) {
-            bad = parse_long("--long-run", value, &long_run);
         } else if (cli_opt(argc, argv, &i, "--tokens", &value)) {
             char extra;
             if (!value || sscanf(value, "%ld:%ld%c", &tok_lo, &tok_n, &extra) != 2 || tok_lo < 0 || tok_n < 0)
@@ -95,11 +91,6 @@ int cmd_plot(int argc, char **argv) {
         }
         if (bad) return pl_print_error(), 2;
     }
-    if (sample) {
-        if (pl_vstore_write_sample(sample, (int)runs, (int)long_run) != 0) return pl_print_error(), 1;
-        printf("%s: sample store with %ld runs%s\n", sample, runs, long_run > 0 ? " and one long run" : "");
-        return 0;
-    }
     if (!store) return usage_error("no store given");
     if (!figure) return usage_error("--figure NAME is required (--figure list shows them)");
     int is_list = strcmp(figure, "list") == 0;
@@ -120,6 +111,7 @@ int cmd_plot(int argc, char **argv) {
     }
     pl_figure_opts o = pl_figure_opts_default();
     o.run = run;
+    o.model_id = model_id;
     o.layer = (int)layer;
     o.head = (int)head;
     o.score = score;

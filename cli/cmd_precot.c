@@ -11,7 +11,7 @@
 #include "runtime/base/error.h"
 
 static const char precot_usage[] =
-    "usage: probelab precot S.db [--model M] [--alphas -8,-4,-2,-1,-0.5,-0.25,0,0.25,0.5,1,2,4,8] [--layers best|all|L,L,...] [--n-steer N]\n"
+    "usage: probelab precot S.db [--model PATH] [--alphas -8,-4,-2,-1,-0.5,-0.25,0,0.25,0.5,1,2,4,8] [--layers best|all|L,L,...] [--n-steer N]\n"
     "                            [--tasks T,T] [--model-id N] [--steer-all] [--max-new N] [--folds K] [--bootstrap N]\n"
     "                            [--seed S] [--json] [--quiet]\n"
     "Needs a store traced with --record 'blocks.*.hook_resid_post,hook_embed' (positions all or last-prompt).\n"
@@ -23,7 +23,8 @@ static const char precot_usage[] =
     "   generation step; w = the probe direction toward a random other answer, scaled to the layer's mean\n"
     "   residual norm; control = a random direction orthogonal to w with the same norm. Flip rates vs alpha\n"
     "   (Wilson 95% CIs) and the CoT taxonomy of every steered generation.\n"
-    "   --model M: the traced model file (default: the file recorded in the store; its sha256 must match).\n"
+    "   --model PATH: the traced model moved elsewhere (default: the path the store recorded; its sha256 must\n"
+    "   match). --model-id N: runs of model N (needed when the store holds several; runs S.db --models).\n"
     "Results: analyses precot.auroc_by_layer, precot.accuracy_by_layer, precot.log_loss_by_layer,\n"
     "precot.flip_rate, precot.taxonomy (layouts in docs/probes.md); --json prints them as JSON.\n";
 
@@ -76,8 +77,7 @@ int cmd_precot(int argc, char **argv) {
             if (cli_parse_int("--n-steer", v, &lv) || lv < 0) return pl_print_error(), 2;
             o.n_steer = (int)lv;
         } else if (cli_opt(argc, argv, &i, "--model-id", &v)) {
-            if (cli_parse_int("--model-id", v, &lv) || lv < 1) return pl_print_error(), 2;
-            o.model_id = lv;
+            if (cli_parse_model_id(v, &o.model_id)) return pl_print_error(), 2;
         } else if (cli_opt(argc, argv, &i, "--max-new", &v)) {
             if (cli_parse_int("--max-new", v, &lv) || lv < 1) return pl_print_error(), 2;
             o.max_new = (int)lv;
@@ -101,7 +101,6 @@ int cmd_precot(int argc, char **argv) {
     pl_store *s;
     if (pl_store_open(&s, path, PL_STORE_WRITE)) return pl_print_error(), 1;
     int status = 1;
-    char model_file[1024] = "";
     if (strcmp(layers, "best") != 0) {
         if (strcmp(layers, "all") == 0) {
             char **hooks;
@@ -125,25 +124,13 @@ int cmd_precot(int argc, char **argv) {
             free(ids);
         }
     }
-    if (!model && o.n_steer > 0) {
-        // Default: the model file the store recorded (checked against its sha256 before use).
-        pl_run_filter f = pl_run_filter_complete();
-        f.limit = 1, f.model_id = o.model_id;
-        pl_run_info *runs;
-        int nr;
-        if (pl_store_list_runs(s, &f, &runs, &nr)) goto done;
-        if (nr > 0 && pl_store_sql_model(s, runs[0].model_id, NULL, 0, model_file, sizeof model_file, NULL) == 0 && model_file[0])
-            model = model_file;
-        free(runs);
-        if (!model) { pl_fail("%s: no model file recorded; pass --model M or --n-steer 0", path); goto done; }
-    }
     o.model_path = model;
     o.log = quiet ? NULL : stderr;
     if (pl_precot_run(s, &o, json ? NULL : stdout)) goto done;
     if (json) {
         static const char *names[] = {"precot.auroc_by_layer", "precot.accuracy_by_layer", "precot.log_loss_by_layer",
                                       "precot.flip_rate", "precot.taxonomy"};
-        int n = o.model_path && o.n_steer > 0 ? 5 : 3;
+        int n = o.n_steer > 0 ? 5 : 3;
         printf("{\n");
         for (int i = 0; i < n; i++) print_analysis_json(s, names[i], i + 1 < n);
         printf("}\n");

@@ -12,7 +12,7 @@
 
 static const char probe_usage[] =
     "usage: probelab probe train S.db [--hook GLOB] [--at RULE] [--label KEY] [options]\n"
-    "       probelab probe apply S.db PROBE [--runs all|ID,ID,...] [--hook HOOK] [--class NAME] [--json]\n"
+    "       probelab probe apply S.db PROBE [--runs all|ID,ID,...] [--model-id N] [--hook HOOK] [--class NAME] [--json]\n"
     "       probelab probe list S.db [--json]\n"
     "       probelab probe show S.db PROBE [--json]\n"
     "train: one logistic-regression probe per recorded hook matching GLOB (default 'blocks.*.hook_resid_post'),\n"
@@ -27,6 +27,7 @@ static const char probe_usage[] =
     "  --folds K (5)  --seed S (0)  --bootstrap N (1000)  --balanced  --name PREFIX  --no-save  --no-control\n"
     "apply: score every recorded token of the runs with PROBE (id or name) into probe_outputs: the probability\n"
     "  of --class NAME, or by default of the run's own label class (else the positive / top class).\n"
+    "  --runs all (default: every complete run of the model) or ID,ID,...; --model-id N as for train.\n"
     "All subcommands print tables; --json prints JSON.\n";
 
 static int usage_error(const char *what) {
@@ -92,8 +93,7 @@ static int probe_train(int argc, char **argv) {
         else if (cli_opt(argc, argv, &i, "--task", &v)) o.sel.task = v;
         else if (cli_opt(argc, argv, &i, "--name", &v)) o.name_prefix = v;
         else if (cli_opt(argc, argv, &i, "--model-id", &v)) {
-            if (cli_parse_int("--model-id", v, &lv) || lv < 1) return pl_print_error(), 2;
-            o.sel.model_id = lv;
+            if (cli_parse_model_id(v, &o.sel.model_id)) return pl_print_error(), 2;
         } else if (cli_opt(argc, argv, &i, "--folds", &v)) {
             if (cli_parse_int("--folds", v, &lv)) return pl_print_error(), 2;
             if (lv < 2 || lv > 100) return pl_fail("--folds %ld: must be in 2..100", lv), pl_print_error(), 2;
@@ -275,9 +275,12 @@ static int probe_show(int argc, char **argv) {
 static int probe_apply(int argc, char **argv) {
     const char *path = NULL, *ref = NULL, *runs = "all", *hook = NULL, *cls = NULL, *v;
     bool json = false;
+    int64_t model_id = 0;
     for (int i = 2; i < argc; i++) {
         if (cli_is_help(argv[i])) return printf("%s", probe_usage), 0;
-        else if (cli_opt(argc, argv, &i, "--runs", &v)) runs = v;
+        else if (cli_opt(argc, argv, &i, "--model-id", &v)) {
+            if (cli_parse_model_id(v, &model_id)) return pl_print_error(), 2;
+        } else if (cli_opt(argc, argv, &i, "--runs", &v)) runs = v;
         else if (cli_opt(argc, argv, &i, "--hook", &v)) hook = v;
         else if (cli_opt(argc, argv, &i, "--class", &v)) cls = v;
         else if (strcmp(argv[i], "--json") == 0) json = true;
@@ -291,25 +294,18 @@ static int probe_apply(int argc, char **argv) {
     if (pl_store_open(&s, path, PL_STORE_WRITE)) return pl_print_error(), 1;
     int64_t *ids = NULL;
     int n = 0, status = 1;
-    if (strcmp(runs, "all") == 0) {
-        pl_run_filter f = pl_run_filter_complete();
-        pl_run_info *info;
-        if (pl_store_list_runs(s, &f, &info, &n)) goto done;
-        ids = malloc(sizeof(int64_t) * (size_t)(n + 1));
-        for (int i = 0; ids && i < n; i++) ids[i] = info[i].id;
-        free(info);
-    } else {
+    if (strcmp(runs, "all") != 0) {  // else NULL: every complete run of the model
         int32_t *r32;
         n = cli_parse_ids(runs, &r32);
         if (n < 0) goto done;
         ids = malloc(sizeof(int64_t) * (size_t)(n + 1));
         for (int i = 0; ids && i < n; i++) ids[i] = r32[i];
         free(r32);
+        if (!ids) { pl_fail("out of memory"); goto done; }
     }
-    if (!ids) { pl_fail("out of memory"); goto done; }
     int64_t scored = 0;
     double t0 = pl_now_sec();
-    if (pl_probe_apply(s, ref, ids, n, hook, cls, &scored)) goto done;
+    if (pl_probe_apply(s, ref, model_id, ids, n, hook, cls, &scored, &n)) goto done;
     if (json) printf("{\"probe\": \"%s\", \"runs\": %d, \"values\": %lld, \"seconds\": %.3f}\n", ref, n, (long long)scored, pl_now_sec() - t0);
     else printf("probe %s: scored %lld tokens of %d run(s) into probe_outputs (%.2f s)\n", ref, (long long)scored, n, pl_now_sec() - t0);
     status = 0;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "datasets/tasks.h"
@@ -150,10 +152,13 @@ done:
 
 static void runs_help(FILE *out) {
     fprintf(out,
-            "usage: probelab runs S.db [--status STATUS] [--task TASK] [--correct 0|1] [--limit N] [--hooks|--summary]\n"
+            "usage: probelab runs S.db [--model-id N] [--status STATUS] [--task TASK] [--correct 0|1] [--limit N]\n"
+            "                          [--hooks|--summary|--models [--json]]\n"
             "List the runs of a store: id, status, task, difficulty, tokens, correct and the extracted answer.\n"
-            "  --hooks    list the recorded hooks and the analyses instead\n"
-            "  --summary  final-answer accuracy and valid-CoT rate by task and difficulty (complete runs)\n");
+            "  --model-id N  runs of model N (needed when the store holds several models)\n"
+            "  --models      list the models instead: id, name, path, sha256, d_model, layers, runs (--json: JSON)\n"
+            "  --hooks       list the recorded hooks and the analyses instead\n"
+            "  --summary     final-answer accuracy and valid-CoT rate by task and difficulty (complete runs of one model)\n");
 }
 
 static int by_task_difficulty(const void *a, const void *b) {
@@ -196,13 +201,41 @@ static int print_summary(pl_store *s, pl_run_filter f) {
 }
 
 
+// `runs --models`: one line (or JSON object) per model.
+static int print_models(pl_store *s, bool json) {
+    pl_model_info *m;
+    int n;
+    if (pl_store_list_models(s, &m, &n) != 0) return -1;
+    if (json) {
+        json_t *a = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(a, json_pack("{s:I, s:s, s:s, s:s, s:i, s:i, s:I}", "id", (json_int_t)m[i].id, "name",
+                                               m[i].name, "path", m[i].path, "sha256", m[i].sha256, "d_model", m[i].d_model,
+                                               "n_layers", m[i].n_layers, "n_runs", (json_int_t)m[i].n_runs));
+        int rc = json_dumpf(a, stdout, JSON_INDENT(2));
+        json_decref(a);
+        putchar('\n');
+        free(m);
+        return rc == 0 ? 0 : pl_fail("runs --models: cannot write JSON");
+    }
+    printf("%4s  %-24s %-12s %7s %6s %6s  %s\n", "id", "name", "sha256", "d_model", "layers", "runs", "path");
+    for (int i = 0; i < n; i++)
+        printf("%4lld  %-24s %-12.12s %7d %6d %6lld  %s\n", (long long)m[i].id, m[i].name, m[i].sha256, m[i].d_model,
+               m[i].n_layers, (long long)m[i].n_runs, m[i].path);
+    if (n == 0) printf("(no models: nothing traced into this store yet)\n");
+    free(m);
+    return 0;
+}
+
 int cmd_runs(int argc, char **argv) {
     const char *path = NULL, *value;
     pl_run_filter f = pl_run_filter_any();
-    bool hooks = false, summary = false;
+    bool hooks = false, summary = false, models = false, json = false;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) return runs_help(stdout), 0;
-        if (cli_opt(argc, argv, &i, "--status", &value)) {
+        if (cli_opt(argc, argv, &i, "--model-id", &value)) {
+            if (cli_parse_model_id(value, &f.model_id) != 0) return pl_print_error(), 2;
+        } else if (cli_opt(argc, argv, &i, "--status", &value)) {
             NEED_VALUE("--status");
             f.status = value;
         } else if (cli_opt(argc, argv, &i, "--task", &value)) {
@@ -220,6 +253,10 @@ int cmd_runs(int argc, char **argv) {
             hooks = true;
         } else if (strcmp(argv[i], "--summary") == 0) {
             summary = true;
+        } else if (strcmp(argv[i], "--models") == 0) {
+            models = true;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = true;
         } else if (argv[i][0] == '-' || path) {
             fprintf(stderr, "probelab runs: unexpected argument '%s'\n", argv[i]);
             return runs_help(stderr), 2;
@@ -228,9 +265,16 @@ int cmd_runs(int argc, char **argv) {
         }
     }
     if (!path) return runs_help(stderr), 2;
+    if (json && !models) return fprintf(stderr, "probelab runs: --json goes with --models\n"), 2;
     pl_store *s;
     if (pl_store_open(&s, path, PL_STORE_READ) != 0) return pl_print_error(), 1;
     int status = 1;
+    if (models) {
+        if (print_models(s, json) == 0) status = 0;
+        goto fail;
+    }
+    // Runs of one model: accuracy and counts of two models never pool.
+    if (!hooks && pl_store_resolve_model(s, f.model_id, &f.model_id) != 0) goto fail;
     if (hooks) {
         char **names;
         int n;
@@ -343,7 +387,8 @@ static void export_help(FILE *out) {
             "  --hook HOOK        e.g. blocks.3.hook_resid_post (probelab runs S.db --hooks lists them)\n"
             "  --positions RULE   all | prompt | cot | answer | generated | last-prompt | last-cot |\n"
             "                     mean-prompt | mean-cot | mean-all (default last-prompt)\n"
-            "  --label KEY        run label for labels.npy (default correct)\n");
+            "  --label KEY        run label for labels.npy (default correct)\n"
+            "  --model-id N       runs of model N (needed when the store holds several; runs S.db --models)\n");
 }
 
 int cmd_export(int argc, char **argv) {
@@ -366,6 +411,8 @@ int cmd_export(int argc, char **argv) {
         } else if (cli_opt(argc, argv, &i, "--task", &value)) {
             NEED_VALUE("--task");
             f.task = value;
+        } else if (cli_opt(argc, argv, &i, "--model-id", &value)) {
+            if (cli_parse_model_id(value, &f.model_id) != 0) return pl_print_error(), 2;
         } else if (cli_opt(argc, argv, &i, "--correct", &value)) {
             long v;
             if (cli_parse_int("--correct", value, &v) != 0) return pl_print_error(), 2;

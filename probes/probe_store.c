@@ -205,26 +205,19 @@ int pl_probe_rows_select(pl_probe_rows *out, pl_store *s, const pl_probe_select 
     memset(out, 0, sizeof *out);
     pl_run_filter f = pl_run_filter_complete();
     f.task = sel->task;
-    f.model_id = sel->model_id;
     f.correct = sel->correct;
     pl_run_info *runs = NULL;
     int n_runs = 0;
     char **texts = NULL, **type_keys = NULL;
     int n_types = 0;
+    // One model: probes on rows of two models would mix widths and meanings.
+    if (pl_store_resolve_model(s, sel->model_id, &f.model_id)) return -1;
     if (pl_store_list_runs(s, &f, &runs, &n_runs)) return -1;
     if (n_runs == 0) {
         free(runs);
         return pl_fail("%s: no complete runs%s%s", pl_store_path(s), sel->task ? " of task " : "", sel->task ? sel->task : "");
     }
-    int64_t model_id = runs[0].model_id;
-    for (int i = 1; i < n_runs; i++)
-        if (runs[i].model_id != model_id) {
-            int64_t other = runs[i].model_id;
-            free(runs);
-            return pl_fail("%s: runs of several models (ids %lld and %lld); pick one with --model-id", pl_store_path(s),
-                           (long long)model_id, (long long)other);
-        }
-    out->model_id = model_id;
+    out->model_id = f.model_id;
     size_t nr = (size_t)n_runs;
     texts = calloc(nr, sizeof(char *));
     type_keys = calloc(nr, sizeof(char *));
@@ -309,12 +302,12 @@ fail:
 
 int pl_probe_rows_read(pl_probe_rows *r, pl_store *s, const char *hook) {
     int d;
-    if (pl_store_hook_row_size(s, hook, &d)) return -1;
+    if (pl_store_hook_row_size(s, hook, r->model_id, &d)) return -1;
     float *x = malloc(sizeof(float) * (size_t)r->n * (size_t)d);
     if (!x) return pl_fail("out of memory for %lld × %d activations", (long long)r->n, d);
     for (int64_t i = 0; i < r->n; i++) {
         float *row = x + (size_t)i * (size_t)d;
-        if (pl_store_read_acts(s, r->run_ids[i], hook, &r->positions[i], 1, row)) {
+        if (pl_store_read_acts(s, r->run_ids[i], hook, &r->positions[i], 1, d, row)) {
             free(x);
             return -1;
         }
@@ -697,23 +690,36 @@ fail:
 
 // ---- applying ------------------------------------------------------------------------------------
 
-int pl_probe_apply(pl_store *s, const char *ref, const int64_t *run_ids, int n_runs, const char *hook,
-                   const char *class_name, int64_t *n_scored) {
+int pl_probe_apply(pl_store *s, const char *ref, int64_t model_id, const int64_t *run_ids, int n_runs, const char *hook,
+                   const char *class_name, int64_t *n_scored, int *n_runs_scored) {
     pl_probe *p = NULL;
     pl_probe_record rec;
+    if (pl_store_resolve_model(s, model_id, &model_id)) return -1;
     if (pl_probe_load(s, ref, &p, &rec)) return -1;
     int rc = -1;
     float *x = NULL, *probs = NULL;
     int32_t *pos = NULL;
     float *value = NULL;
-    int64_t total = 0;
+    int64_t total = 0, *all = NULL;
+    if (rec.model_id > 0 && model_id > 0 && rec.model_id != model_id) {
+        pl_fail("probe '%s' was trained on model %lld (%s), not on model %lld", rec.name, (long long)rec.model_id,
+                rec.model_name, (long long)model_id);
+        goto done;
+    }
+    if (!run_ids) {  // every complete run of the model
+        pl_run_filter f = pl_run_filter_complete();
+        f.model_id = model_id;
+        int64_t n_all;
+        if (pl_store_run_ids(s, &f, &all, &n_all, NULL, NULL)) goto done;
+        run_ids = all, n_runs = (int)n_all;
+    }
     if (p->kind == PL_PROBE_RIDGE) { pl_fail("probe '%s' is a ridge probe; apply scores classifiers", rec.name); goto done; }
     if (hook && strcmp(hook, rec.hook) != 0) {
         pl_fail("probe '%s' was trained on %s, not %s", rec.name, rec.hook, hook);
         goto done;
     }
     int d;
-    if (pl_store_hook_row_size(s, rec.hook, &d)) goto done;
+    if (pl_store_hook_row_size(s, rec.hook, rec.model_id, &d)) goto done;
     if (d != p->d) {
         pl_fail("probe '%s' expects %d features but %s rows hold %d", rec.name, p->d, rec.hook, d);
         goto done;
@@ -727,6 +733,11 @@ int pl_probe_apply(pl_store *s, const char *ref, const int64_t *run_ids, int n_r
     for (int r = 0; r < n_runs; r++) {
         pl_run_info run;
         if (pl_store_get_run(s, run_ids[r], &run)) goto done;
+        if (model_id > 0 && run.model_id != model_id) {
+            pl_fail("%s: run %lld is a run of model %lld, not of model %lld", pl_store_path(s), (long long)run.id,
+                    (long long)run.model_id, (long long)model_id);
+            goto done;
+        }
         char sha[65] = "";
         if (pl_store_sql_model(s, run.model_id, NULL, 0, NULL, 0, sha)) goto done;
         if (rec.model_sha256[0] && strcmp(sha, rec.model_sha256) != 0) {
@@ -748,7 +759,7 @@ int pl_probe_apply(pl_store *s, const char *ref, const int64_t *run_ids, int n_r
             for (int q = ranges[2 * i]; q < ranges[2 * i + 1]; q++) pos[n++] = q;
         free(ranges);
         if (n == 0) continue;
-        if (pl_store_read_acts(s, run.id, rec.hook, pos, n, x)) goto done;
+        if (pl_store_read_acts(s, run.id, rec.hook, pos, n, d, x)) goto done;
         int64_t bad = pl_first_non_finite(x, n, d);
         if (bad >= 0) {
             pl_fail("%s: %s of run %lld at position %d holds NaN/inf", pl_store_path(s), rec.hook, (long long)run.id, pos[bad / d]);
@@ -784,9 +795,10 @@ int pl_probe_apply(pl_store *s, const char *ref, const int64_t *run_ids, int n_r
         total += n;
     }
     if (n_scored) *n_scored = total;
+    if (n_runs_scored) *n_runs_scored = n_runs;
     rc = 0;
 done:
-    free(pos), free(x), free(probs), free(value);
+    free(pos), free(x), free(probs), free(value), free(all);
     pl_probe_free(p);
     pl_probe_record_free(&rec);
     return rc;

@@ -151,10 +151,12 @@ void pl_probe_sweep_free(pl_probe_sweep *sw);
 // Score every recorded token of the given runs with a stored probe and store the scores in
 // probe_outputs (writer handle): the probability of class `class_name` (NULL: the class of the
 // run's own label if the probe knows it, else the positive class for binary probes and the top
-// class otherwise). hook (NULL = the probe's) must equal the probe's hook; every run must come
-// from the probe's model. *n_scored (may be NULL) receives the number of values stored.
-int pl_probe_apply(pl_store *s, const char *ref, const int64_t *run_ids, int n_runs, const char *hook,
-                   const char *class_name, int64_t *n_scored);
+// class otherwise). hook (NULL = the probe's) must equal the probe's hook. model_id: the runs'
+// model (0 = the store's only model; pl_store_resolve_model), which must be the probe's; run_ids
+// NULL = every complete run of it. *n_scored and *n_runs_scored (either may be NULL) receive the
+// number of values stored and of runs scored.
+int pl_probe_apply(pl_store *s, const char *ref, int64_t model_id, const int64_t *run_ids, int n_runs, const char *hook,
+                   const char *class_name, int64_t *n_scored, int *n_runs_scored);
 
 // ---- store reads the store API lacks (read-only SQLite connection) ------------------------------
 

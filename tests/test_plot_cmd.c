@@ -17,6 +17,7 @@
 
 #include "gui/plot/figures.h"
 #include "runtime/base/error.h"
+#include "tests/support/sample_store.h"
 #include "tests/support/test_support.h"
 
 static char dir[512], store[600];
@@ -103,10 +104,8 @@ static int setup(void **state) {
     if (!f) return -1;
     fputs("leak:libfontconfig.so\n", f);
     fclose(f);
-    char *out = NULL;
-    int rc = probelab(&out, "plot --sample-store '%s' --runs 12", store);
-    if (rc != 0) fprintf(stderr, "%s", out ? out : "");
-    free(out);
+    int rc = test_sample_store_write(store, 12, 0);
+    if (rc != 0) fprintf(stderr, "%s\n", pl_errmsg());
     return rc == 0 ? 0 : -1;
 }
 
@@ -410,9 +409,7 @@ static void test_bad_inputs(void **state) {
     // An empty store (created, nothing recorded): figures that need runs fail, the list says so.
     char empty[700];
     snprintf(empty, sizeof empty, "%s/empty.db", dir);
-    snprintf(cmd, sizeof cmd, "LSAN_OPTIONS=suppressions='%s/lsan.supp' '%s' plot --sample-store '%s' --runs 0 >/dev/null 2>&1", dir,
-             test_probelab_bin(), empty);
-    assert_int_equal(test_run(cmd, NULL), 0);
+    assert_int_equal(test_sample_store_write(empty, 0, 0), 0);
     snprintf(args, sizeof args, "plot '%s' --figure tokens -o '%s'", empty, out_png);
     expect_error(args, "no runs");
     snprintf(args, sizeof args, "plot '%s' --figure attention -o '%s'", empty, out_png);

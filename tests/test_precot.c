@@ -275,7 +275,7 @@ static void test_lens_matches_logits(void **state) {
     // The stored analysis.
     assert_int_equal(pl_store_open(&s, fx.store, PL_STORE_WRITE), 0);
     FILE *devnull = fopen("/dev/null", "w");
-    assert_int_equal(pl_lens_run(s, fx.model, 2, 3, NULL, devnull, 0), 0);
+    assert_int_equal(pl_lens_run(s, fx.model, 0, 2, 3, NULL, devnull, 0), 0);
     fclose(devnull);
     pl_analysis a;
     assert_int_equal(pl_store_get_analysis(s, "lens.2", &a), 0);

@@ -106,7 +106,7 @@ static void test_apply_matches_hand_softmax(void **state) {
     assert_int_equal(pl_probe_load(s, ref, &p, &rec), 0);
     int64_t runs[2] = {3, 7}, scored = 0;
     const char *cls = rec.class_names[1];
-    assert_int_equal(pl_probe_apply(s, ref, runs, 2, NULL, cls, &scored), 0);
+    assert_int_equal(pl_probe_apply(s, ref, 0, runs, 2, NULL, cls, &scored, NULL), 0);
     pl_run_info r3, r7;
     assert_int_equal(pl_store_get_run(s, 3, &r3), 0);
     assert_int_equal(pl_store_get_run(s, 7, &r7), 0);
@@ -125,7 +125,7 @@ static void test_apply_matches_hand_softmax(void **state) {
         int64_t run = sqlite3_column_int64(st, 0);
         int32_t pos = sqlite3_column_int(st, 1);
         double v = sqlite3_column_double(st, 2);
-        assert_int_equal(pl_store_read_acts(s, run, rec.hook, &pos, 1, x), 0);
+        assert_int_equal(pl_store_read_acts(s, run, rec.hook, &pos, 1, p->d, x), 0);
         double z[16], mx = -1e300, sum = 0, want;
         assert_true(p->n_outputs <= 16);
         for (int k = 0; k < p->n_outputs; k++) {
@@ -248,14 +248,26 @@ static void test_bad_inputs(void **state) {
     pl_store_close(s);
     pl_model_free(m2);
     pl_dataset_free(&d);
+    // Two models: without --model-id every command refuses, naming them.
     snprintf(args, sizeof args, "probe apply %s %lld --runs %lld", fx.store, (long long)probe_ids[0], (long long)other);
-    expect_fail(args, "comes from a different model");
+    expect_fail(args, "holds 2 models (1 tiny.gguf, 2 tiny2.gguf); choose one with --model-id N");
+    snprintf(args, sizeof args, "probe apply %s %lld --model-id 1 --runs %lld", fx.store, (long long)probe_ids[0], (long long)other);
+    expect_fail(args, "is a run of model 2, not of model 1");
+    snprintf(args, sizeof args, "probe apply %s %lld --model-id 2", fx.store, (long long)probe_ids[0]);
+    expect_fail(args, "was trained on model 1 (tiny.gguf), not on model 2");
+    snprintf(args, sizeof args, "probe apply %s %lld --model-id 3", fx.store, (long long)probe_ids[0]);
+    expect_fail(args, "--model-id 3: no such model (models: 1 tiny.gguf, 2 tiny2.gguf)");
     snprintf(args, sizeof args, "probe train %s --label gold --no-save", fx.store);
-    expect_fail(args, "runs of several models");
+    expect_fail(args, "holds 2 models (1 tiny.gguf, 2 tiny2.gguf)");
+    snprintf(args, sizeof args, "precot %s --n-steer 0 --folds 3 --bootstrap 20", fx.store);
+    expect_fail(args, "holds 2 models (1 tiny.gguf, 2 tiny2.gguf)");
+    snprintf(args, sizeof args, "lens %s --run %lld --model-id 1", fx.store, (long long)other);
+    expect_fail(args, "is a run of model 2, not of --model-id 1");
+    // Another model's file given as the traced one: its sha256 does not match.
     snprintf(args, sizeof args, "lens %s --run 1 --model %s", fx.store, fx.model2);
-    expect_fail(args, "not with this file");
+    expect_fail(args, "is not model 1 (tiny.gguf)");
     snprintf(args, sizeof args, "precot %s --model %s --model-id 1 --n-steer 2 --folds 3 --bootstrap 20", fx.store, fx.model2);
-    expect_fail(args, "not on this file");
+    expect_fail(args, "is not model 1 (tiny.gguf)");
     // NaN in the activations (last: it corrupts the store's tensor file).
     sqlite3 *db;
     assert_int_equal(sqlite3_open_v2(fx.store, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);

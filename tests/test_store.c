@@ -16,6 +16,7 @@
 
 #include "kernels/kernels.h"
 #include "runtime/base/error.h"
+#include "runtime/base/sha256.h"
 #include "runtime/hooks.h"
 #include "runtime/store/recorder.h"
 #include "runtime/store/store.h"
@@ -123,7 +124,7 @@ static void check_roundtrip(pl_dtype dtype, float tol) {
             char hook[64];
             snprintf(hook, sizeof hook, "blocks.%d.hook_resid_post", l);
             float got[T * D];
-            if (pl_store_read_acts(s, runs[i].id, hook, pos, T, got) != 0) fail_msg("%s", pl_store_errmsg(s));
+            if (pl_store_read_acts(s, runs[i].id, hook, pos, T, D, got) != 0) fail_msg("%s", pl_store_errmsg(s));
             for (int p = 0; p < T; p++)
                 for (int j = 0; j < D; j++) {
                     double e = fabs(got[p * D + j] - resid_value(run, l, pos[p], j));
@@ -602,7 +603,7 @@ static void large_runs_through_the_writeback_window(void **state) {
         int32_t p = (int32_t)((seed >> 40) % BT);
         char hook[64];
         snprintf(hook, sizeof hook, "blocks.%d.hook_resid_post", l);
-        if (pl_store_read_acts(s, run + 1, hook, &p, 1, rows) != 0) fail_msg("%s", pl_store_errmsg(s));
+        if (pl_store_read_acts(s, run + 1, hook, &p, 1, BD, rows) != 0) fail_msg("%s", pl_store_errmsg(s));
         for (int j = 0; j < BD; j++) bad += rows[j] != (float)(((run * BL + l) * BT + p) * BD + j);
     }
     printf("48 MiB recorded; 300 random rows read back, %d values differ\n", bad);
@@ -644,13 +645,13 @@ static void bad_inputs_have_clear_messages(void **state) {
     assert_int_equal(pl_store_open(&s, path, PL_STORE_READ), 0);
     float row[D];
     int32_t p0 = 0, p_gen = N_PROMPT + 1;
-    assert_int_not_equal(pl_store_read_acts(s, 1, "blocks.1.hook_mlp_out", &p0, 1, row), 0);
+    assert_int_not_equal(pl_store_read_acts(s, 1, "blocks.1.hook_mlp_out", &p0, 1, D, row), 0);
     printf("%s\n", pl_store_errmsg(s));
     assert_non_null(strstr(pl_store_errmsg(s), "hook 'blocks.1.hook_mlp_out' was not recorded (recorded: "));
     assert_non_null(strstr(pl_store_errmsg(s), "blocks.0.hook_resid_post"));
-    assert_int_not_equal(pl_store_read_acts(s, 999, "blocks.1.hook_resid_post", &p0, 1, row), 0);
+    assert_int_not_equal(pl_store_read_acts(s, 999, "blocks.1.hook_resid_post", &p0, 1, D, row), 0);
     assert_non_null(strstr(pl_store_errmsg(s), "run 999 does not exist"));
-    assert_int_not_equal(pl_store_read_acts(s, 1, "blocks.1.hook_resid_post", &p_gen, 1, row), 0);
+    assert_int_not_equal(pl_store_read_acts(s, 1, "blocks.1.hook_resid_post", &p_gen, 1, D, row), 0);
     printf("%s\n", pl_store_errmsg(s));
     assert_non_null(strstr(pl_store_errmsg(s), "position 6 of hook 'blocks.1.hook_resid_post' was not recorded (recorded positions 0..4)"));
     pl_run_info info;

@@ -82,7 +82,7 @@ static int complete_runs_readable(const char *store) {
         for (int l = 0; l < 5; l++) {
             char hook[64];
             snprintf(hook, sizeof hook, "blocks.%d.hook_resid_post", l);
-            if (pl_store_read_acts(s, runs[i].id, hook, pos, nt, row) != 0) fail_msg("run %lld: %s", (long long)runs[i].id, pl_store_errmsg(s));
+            if (pl_store_read_acts(s, runs[i].id, hook, pos, nt, 64, row) != 0) fail_msg("run %lld: %s", (long long)runs[i].id, pl_store_errmsg(s));
             float *att;
             int q0, nq, nk;
             if (pl_store_read_attention(s, runs[i].id, l, 7, &att, &q0, &nq, &nk) != 0) fail_msg("%s", pl_store_errmsg(s));

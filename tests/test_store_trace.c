@@ -158,7 +158,7 @@ static void traced_values_match_recomputation(void **state) {
         for (int p = 0; p < T; p++) pos[p] = p;
         float *got = malloc(sizeof(float) * (size_t)T * d);
         snprintf(name, sizeof name, "blocks.%d.hook_resid_post", cap.layer);
-        if (pl_store_read_acts(s, runs[r].id, name, pos, T, got) != 0) fail_msg("%s", pl_store_errmsg(s));
+        if (pl_store_read_acts(s, runs[r].id, name, pos, T, d, got) != 0) fail_msg("%s", pl_store_errmsg(s));
         worst_resid = fmax(worst_resid, test_max_abs_diff(got, cap.resid, (size_t)T * d));
         for (int h = 0; h < H; h++) {
             float *att;

@@ -19,6 +19,7 @@
 
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
+#include "tests/support/sample_store.h"
 #include "tests/support/test_support.h"
 
 #ifdef PL_HAVE_GTK
@@ -29,7 +30,7 @@ static char dir[512], store[600];
 static int setup(void **state) {
     snprintf(dir, sizeof dir, "%s", test_tmpdir());
     snprintf(store, sizeof store, "%s/sample.db", dir);
-    return pl_vstore_write_sample(store, 300, 0) == 0 ? 0 : -1;
+    return test_sample_store_write(store, 300, 0) == 0 ? 0 : -1;
 }
 
 static void test_runs_model_lazy(void **state) {
@@ -38,8 +39,9 @@ static void test_runs_model_lazy(void **state) {
     assert_int_equal(pl_vstore_open(&v, path), 0);
     double t0 = pl_now_sec();
     int64_t *ids, n, nc, ni;
-    pl_vrun_filter f = {.correct = 0};
-    assert_int_equal(pl_vstore_run_ids(v, &f, &ids, &n, &nc, &ni), 0);
+    pl_run_filter f = pl_run_filter_any();
+    f.correct = 0;
+    assert_int_equal(pl_store_run_ids(pl_vstore_store(v), &f, &ids, &n, &nc, &ni), 0);
     double t_ids = pl_now_sec() - t0;
     // Reference count straight from SQL.
     sqlite3 *db;
@@ -80,7 +82,7 @@ static void test_runs_model_lazy(void **state) {
 static void test_change_polling(void **state) {
     char path[700];
     snprintf(path, sizeof path, "%s/poll.db", dir);
-    assert_int_equal(pl_vstore_write_sample(path, 2, 0), 0);
+    assert_int_equal(test_sample_store_write(path, 2, 0), 0);
     pl_vstore *v;
     assert_int_equal(pl_vstore_open(&v, path), 0);
     int64_t version0, version1, max_id;
@@ -220,7 +222,7 @@ static void test_screenshot_bad_stores(void **state) {
 
     char empty[700];
     snprintf(empty, sizeof empty, "%s/empty.db", dir);
-    assert_int_equal(pl_vstore_write_sample(empty, 0, 0), 0);
+    assert_int_equal(test_sample_store_write(empty, 0, 0), 0);
     snprintf(png, sizeof png, "%s/empty.png", dir);
     rc = view(empty, "", png, &err);
     if (rc != 0) print_error("view: rc %d: %s\n", rc, err);

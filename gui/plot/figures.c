@@ -17,15 +17,24 @@ pl_figure_opts pl_figure_opts_default(void) {
 
 // ---- runs, tokens, attention ----
 
-static int resolve_run(pl_vstore *v, int64_t run, pl_vrun *info) {
+// The run a figure shows: `run`, or the first run of the model (model_id, or the store's only one).
+static int resolve_run(pl_vstore *v, int64_t run, int64_t model_id, pl_run_info *info) {
+    pl_store *s = pl_vstore_store(v);
     if (run <= 0) {
-        int64_t *ids, n, nc, ni;
-        if (pl_vstore_run_ids(v, NULL, &ids, &n, &nc, &ni) != 0) return -1;
+        pl_run_filter f = pl_run_filter_any();
+        if (pl_store_resolve_model(s, model_id, &f.model_id) != 0) return -1;
+        f.limit = 1;
+        int64_t *ids, n;
+        if (pl_store_run_ids(s, &f, &ids, &n, NULL, NULL) != 0) return -1;
         run = n > 0 ? ids[0] : 0;
         free(ids);
         if (n == 0) return pl_fail("%s: the store has no runs yet (record some with probelab trace)", pl_vstore_path(v));
     }
-    return pl_vstore_get_run(v, run, info);
+    if (pl_store_get_run(s, run, info) != 0) return -1;
+    if (model_id > 0 && info->model_id != model_id)
+        return pl_fail("%s: run %lld is a run of model %lld, not of --model-id %lld", pl_vstore_path(v), (long long)run,
+                       (long long)info->model_id, (long long)model_id);
+    return 0;
 }
 
 static int default_score(pl_vstore *v, char *out, size_t size) {
@@ -40,8 +49,8 @@ static int default_score(pl_vstore *v, char *out, size_t size) {
 int pl_figures_tokens(pl_figure **out, pl_vstore *v, int64_t run, const char *score, int64_t lo, int64_t count,
                       pl_theme theme) {
     *out = NULL;
-    pl_vrun info;
-    if (resolve_run(v, run, &info) != 0) return -1;
+    pl_run_info info;
+    if (resolve_run(v, run, 0, &info) != 0) return -1;
     char score_name[96];
     if (!score || !score[0]) {
         if (default_score(v, score_name, sizeof score_name) != 0) return -1;
@@ -62,9 +71,9 @@ int pl_figures_tokens(pl_figure **out, pl_vstore *v, int64_t run, const char *sc
         }
     free(src);
 
-    pl_vtoken *tok;
+    pl_token_row *tok;
     int n_tok;
-    if (pl_vstore_tokens(v, info.id, &tok, &n_tok) != 0) return -1;
+    if (pl_store_get_tokens(pl_vstore_store(v), info.id, &tok, &n_tok) != 0) return -1;
     float *scores = malloc(sizeof *scores * (size_t)(n_tok > 0 ? n_tok : 1));
     const char **pieces = malloc(sizeof *pieces * (size_t)(n_tok > 0 ? n_tok : 1));
     int *segments = malloc(sizeof *segments * (size_t)(n_tok > 0 ? n_tok : 1));
@@ -153,12 +162,16 @@ int pl_figures_pool_attention(float **out, int *m, const float *att, int n, int 
 }
 
 // Token labels for heatmap axes: the pieces for short runs, positions (NULL) for long ones.
-static const char **token_labels(pl_vstore *v, int64_t run, int n, pl_vtoken **tok_out) {
+static const char **token_labels(pl_vstore *v, int64_t run, int n, pl_token_row **tok_out) {
     *tok_out = NULL;
     if (n > 64) return NULL;
-    pl_vtoken *tok;
+    pl_token_row *tok;
     int n_tok;
-    if (pl_vstore_tokens(v, run, &tok, &n_tok) != 0 || n_tok < n) return NULL;
+    if (pl_store_get_tokens(pl_vstore_store(v), run, &tok, &n_tok) != 0) return NULL;
+    if (n_tok < n) {
+        free(tok);
+        return NULL;
+    }
     const char **labels = malloc(sizeof *labels * (size_t)(n > 0 ? n : 1));
     if (!labels) {
         free(tok);
@@ -177,8 +190,8 @@ static const char **token_labels(pl_vstore *v, int64_t run, int n, pl_vtoken **t
 }
 
 // The run of an attention figure and its recorded layers × heads; fails if none were recorded.
-static int resolve_attention_run(pl_vstore *v, const pl_figure_opts *o, pl_vrun *info, int *n_layers, int *n_heads) {
-    if (resolve_run(v, o->run, info) != 0) return -1;
+static int resolve_attention_run(pl_vstore *v, const pl_figure_opts *o, pl_run_info *info, int *n_layers, int *n_heads) {
+    if (resolve_run(v, o->run, o->model_id, info) != 0) return -1;
     if (pl_vstore_attention_shape(v, info->id, n_layers, n_heads) != 0) return -1;
     if (*n_layers == 0)
         return pl_fail("%s: run %lld has no attention patterns (record blocks.*.attn.hook_pattern)", pl_vstore_path(v),
@@ -187,7 +200,7 @@ static int resolve_attention_run(pl_vstore *v, const pl_figure_opts *o, pl_vrun 
 }
 
 static int build_attention(pl_figure **out, pl_vstore *v, const pl_figure_opts *o) {
-    pl_vrun info;
+    pl_run_info info;
     int n_layers, n_heads;
     if (resolve_attention_run(v, o, &info, &n_layers, &n_heads) != 0) return -1;
     if (o->layer < 0 || o->layer >= n_layers || o->head < 0 || o->head >= n_heads)
@@ -196,7 +209,7 @@ static int build_attention(pl_figure **out, pl_vstore *v, const pl_figure_opts *
     float *att;
     int n;
     if (pl_vstore_attention(v, info.id, o->layer, o->head, &att, &n) != 0) return -1;
-    pl_vtoken *tok;
+    pl_token_row *tok;
     const char **labels = token_labels(v, info.id, n, &tok);
     pl_figure *fig = pl_figure_new(1, 1);
     int rc = -1;
@@ -221,7 +234,7 @@ done:
 }
 
 static int build_attention_grid(pl_figure **out, pl_vstore *v, const pl_figure_opts *o) {
-    pl_vrun info;
+    pl_run_info info;
     int n_layers, n_heads;
     if (resolve_attention_run(v, o, &info, &n_layers, &n_heads) != 0) return -1;
     int rows = n_layers > 16 ? 16 : n_layers, cols = n_heads > 16 ? 16 : n_heads;
@@ -277,9 +290,13 @@ int pl_figures_list(pl_vstore *v, pl_figure_entry **out, int *n) {
     }
     int k = 0;
     if (max_id > 0) {
-        pl_vrun info;
+        pl_run_filter first = pl_run_filter_any();  // the first run of any model
+        first.limit = 1;
+        int64_t *ids = NULL, n_ids = 0;
         int n_layers = 0, n_heads = 0;
-        if (resolve_run(v, 0, &info) == 0) pl_vstore_attention_shape(v, info.id, &n_layers, &n_heads);
+        if (pl_store_run_ids(pl_vstore_store(v), &first, &ids, &n_ids, NULL, NULL) == 0 && n_ids > 0)
+            pl_vstore_attention_shape(v, ids[0], &n_layers, &n_heads);
+        free(ids);
         if (n_layers > 0) {
             add_entry(&e[k++], "attention", "attention heatmap of --run R --layer L --head H (%d layers x %d heads)",
                       n_layers, n_heads);
@@ -301,7 +318,11 @@ int pl_figures_build(pl_figure **out, pl_vstore *v, const char *name, const pl_f
     pl_figure_opts o = opts ? *opts : pl_figure_opts_default();
     if (strcmp(name, "attention") == 0) return build_attention(out, v, &o);
     if (strcmp(name, "attention-grid") == 0) return build_attention_grid(out, v, &o);
-    if (strcmp(name, "tokens") == 0) return pl_figures_tokens(out, v, o.run, o.score, o.token_lo, o.token_count, o.theme);
+    if (strcmp(name, "tokens") == 0) {
+        pl_run_info info;
+        if (resolve_run(v, o.run, o.model_id, &info) != 0) return -1;
+        return pl_figures_tokens(out, v, info.id, o.score, o.token_lo, o.token_count, o.theme);
+    }
     char **names, **kinds;
     int n_an, found = 0;
     if (pl_vstore_analyses(v, &names, &kinds, &n_an) != 0) return -1;

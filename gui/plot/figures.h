@@ -28,7 +28,9 @@
 #include "gui/plot/plot.h"
 
 typedef struct {
-    int64_t run;           // run for attention/tokens figures; 0 = the first run of the store
+    int64_t run;           // run for attention/tokens figures; 0 = the first run of the model
+    int64_t model_id;      // that model (0 = the store's only one; pl_store_resolve_model); with a run:
+                           // 0 or the run's model
     int layer, head;       // attention figure (default 0, 0)
     const char *score;     // tokens: score source ("logprob", "probe:NAME"); NULL = the first probe, else logprob
     int64_t token_lo;      // tokens: first token shown
@@ -38,7 +40,7 @@ typedef struct {
     pl_theme theme;
 } pl_figure_opts;
 
-// Defaults: first run, layer 0 head 0, automatic score, all tokens, light theme.
+// Defaults: first run of the only model, layer 0 head 0, automatic score, all tokens, light theme.
 pl_figure_opts pl_figure_opts_default(void);
 
 typedef struct {

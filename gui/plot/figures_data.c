@@ -1,5 +1,5 @@
 // Read-only store access for figures and the viewer, entirely through the store's public API
-// (runtime/store/store.h): only runtime/store/ knows the schema.
+// (runtime/store/store.h): only runtime/store/ knows the schema, and gui never writes it.
 #include "gui/plot/figures_data.h"
 
 #include <math.h>
@@ -39,88 +39,9 @@ const char *pl_vstore_path(const pl_vstore *v) { return v->path; }
 int pl_vstore_data_version(pl_vstore *v, int64_t *out) { return pl_store_data_version(v->store, out); }
 int pl_vstore_max_run_id(pl_vstore *v, int64_t *out) { return pl_store_max_run_id(v->store, out); }
 
-// ---- runs ----
-
-static pl_run_filter store_filter(const pl_vrun_filter *f) {
-    pl_run_filter sf = pl_run_filter_any();
-    if (f) {
-        sf.task = f->task;
-        sf.correct = f->correct;
-        sf.text = f->text;
-    }
-    return sf;
-}
-
-static void vrun_from_info(pl_vrun *r, const pl_run_info *info) {
-    memset(r, 0, sizeof *r);
-    r->id = info->id;
-    snprintf(r->status, sizeof r->status, "%s", info->status);
-    snprintf(r->task, sizeof r->task, "%s", info->task);
-    r->n_prompt = info->n_prompt;
-    r->n_tokens = info->n_tokens;
-    r->correct = info->correct;
-    snprintf(r->answer, sizeof r->answer, "%s", info->answer);
-    snprintf(r->preview, sizeof r->preview, "%s", info->preview);
-}
-
-int pl_vstore_run_ids(pl_vstore *v, const pl_vrun_filter *f, int64_t **ids, int64_t *n, int64_t *n_correct,
-                      int64_t *n_incorrect) {
-    pl_run_filter sf = store_filter(f);
-    return pl_store_run_ids(v->store, &sf, ids, n, n_correct, n_incorrect);
-}
-
-int pl_vstore_runs_by_id(pl_vstore *v, pl_vrun *out, const int64_t *ids, int n) {
-    for (int i = 0; i < n; i++) out[i].id = -1;
-    if (n <= 0) return 0;
-    pl_run_info *info = malloc(sizeof *info * (size_t)n);
-    if (!info) return pl_fail("%s: out of memory reading runs", v->path);
-    int rc = pl_store_get_runs(v->store, ids, n, info);
-    for (int i = 0; rc == 0 && i < n; i++)
-        if (info[i].id >= 0) vrun_from_info(&out[i], &info[i]);
-    free(info);
-    return rc;
-}
-
-int pl_vstore_get_run(pl_vstore *v, int64_t run_id, pl_vrun *out) {
-    pl_run_info info;
-    if (pl_store_get_run(v->store, run_id, &info) != 0) return -1;
-    vrun_from_info(out, &info);
-    return 0;
-}
-
-int pl_vstore_tasks(pl_vstore *v, char ***tasks, int64_t **counts, int *n) {
-    return pl_store_list_tasks(v->store, tasks, counts, n);
-}
-
-void pl_vstore_free_tasks(char **tasks, int64_t *counts, int n) {
-    pl_strings_free(tasks, n);
-    free(counts);
-}
+pl_store *pl_vstore_store(pl_vstore *v) { return v->store; }
 
 // ---- tokens and scores ----
-
-int pl_vstore_tokens(pl_vstore *v, int64_t run_id, pl_vtoken **out, int *n) {
-    *out = NULL;
-    *n = 0;
-    pl_token_row *rows;
-    int n_rows;
-    if (pl_store_get_tokens(v->store, run_id, &rows, &n_rows) != 0) return -1;
-    pl_vtoken *t = calloc(n_rows > 0 ? (size_t)n_rows : 1, sizeof *t);
-    if (!t) {
-        free(rows);
-        return pl_fail("%s: out of memory reading tokens", v->path);
-    }
-    for (int i = 0; i < n_rows; i++) {
-        snprintf(t[i].piece, sizeof t[i].piece, "%s", rows[i].piece);
-        t[i].segment = (int)rows[i].segment;
-        t[i].logprob = rows[i].logprob;
-        t[i].entropy = rows[i].entropy;
-    }
-    free(rows);
-    *out = t;
-    *n = n_rows;
-    return 0;
-}
 
 // Score providers: each lists the sources it offers in a store and fills one source's scores.
 typedef struct {

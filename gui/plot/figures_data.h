@@ -1,14 +1,16 @@
-// Read-only access to a trace store for figures and the viewer: paged run lists, tokens, per-token
-// score sources, attention matrices and analyses, as plain arrays (no SQLite or store types leak).
+// Read-only access to a trace store for figures and the viewer: per-token score sources, attention
+// matrices and analyses in the shapes the drawing code wants. Runs and tokens are read with the
+// store API itself (runtime/store/store.h) through pl_vstore_store(); gui never writes a store.
 //
-// A pl_vstore wraps a pl_store opened read-only plus the few extra queries a browser needs (pages
-// of runs by offset, counts, the store's data version for cheap change polling). Like pl_store it
-// belongs to one thread at a time: the viewer opens one per worker thread. Errors return -1 after
-// pl_fail() with a message naming the store file.
+// A pl_vstore wraps a pl_store opened read-only. Like pl_store it belongs to one thread at a time:
+// the viewer opens one per worker thread. Errors return -1 after pl_fail() with a message naming
+// the store file.
 #ifndef PL_FIGURES_DATA_H
 #define PL_FIGURES_DATA_H
 
 #include <stdint.h>
+
+#include "runtime/store/store.h"
 
 typedef struct pl_vstore pl_vstore;
 
@@ -24,48 +26,11 @@ const char *pl_vstore_path(const pl_vstore *v);
 int pl_vstore_data_version(pl_vstore *v, int64_t *out);
 int pl_vstore_max_run_id(pl_vstore *v, int64_t *out);
 
-// ---- runs ----
-
-typedef struct {
-    const char *task;  // NULL or "" = any
-    int correct;       // -1 = any, 0 = incorrect, 1 = correct
-    const char *text;  // NULL or "" = any; else a substring of the prompt, generated text or answer, or a run id
-} pl_vrun_filter;
-
-typedef struct {
-    int64_t id;
-    char status[12];
-    char task[32];
-    int n_prompt, n_tokens;
-    int correct;        // 1, 0, or -1 if the run has no 'correct' label
-    char answer[64];    // label 'answer' ("" if none)
-    char preview[100];  // the start of the prompt, newlines folded to spaces
-} pl_vrun;
-
-// Ids of all runs matching f, ascending, plus how many of them are labelled correct / incorrect.
-// This is the one query that touches every run: the viewer calls it on a worker thread.
-// *ids is malloc'd (caller frees; NULL when *n == 0).
-int pl_vstore_run_ids(pl_vstore *v, const pl_vrun_filter *f, int64_t **ids, int64_t *n, int64_t *n_correct,
-                      int64_t *n_incorrect);
-// Details of the runs with the given ids (ascending, as from pl_vstore_run_ids): out[n]. A run
-// that no longer exists gets id -1. Reads only the rows between ids[0] and ids[n-1].
-int pl_vstore_runs_by_id(pl_vstore *v, pl_vrun *out, const int64_t *ids, int n);
-// One run (fails with "run N does not exist").
-int pl_vstore_get_run(pl_vstore *v, int64_t run_id, pl_vrun *out);
-// Distinct task names with their run counts (tasks: array of malloc'd strings, counts: int64 array;
-// free with pl_vstore_free_tasks).
-int pl_vstore_tasks(pl_vstore *v, char ***tasks, int64_t **counts, int *n);
-void pl_vstore_free_tasks(char **tasks, int64_t *counts, int n);
+// The read-only store handle: runs (pl_store_run_ids, pl_store_get_runs, pl_store_get_run,
+// pl_store_list_tasks, pl_store_resolve_model) and tokens (pl_store_get_tokens). Owned by v.
+pl_store *pl_vstore_store(pl_vstore *v);
 
 // ---- tokens and scores ----
-
-typedef struct {
-    char piece[48];
-    int segment;  // 0 prompt, 1 chain of thought, 2 answer (as pl_plot_segment in plot.h)
-    float logprob, entropy;
-} pl_vtoken;
-// Tokens of a run in position order; *out malloc'd (caller frees).
-int pl_vstore_tokens(pl_vstore *v, int64_t run_id, pl_vtoken **out, int *n);
 
 // A per-token score that tokens can be coloured by. Sources come from a registry of providers:
 // built-in logprob and entropy, one source per probe in the store ("probe:NAME"); later modules
@@ -118,14 +83,5 @@ void pl_vanalysis_free(pl_vanalysis *a);
 // A matrix of an analysis: *data [n_rows × n_cols] malloc'd (caller frees).
 int pl_vstore_analysis_matrix(pl_vstore *v, const char *analysis, const char *matrix, float **data, int *n_rows,
                               int *n_cols);
-
-// ---- sample stores ----
-
-// Write a synthetic store at `path` (which must not exist) for demos and tests: n_runs short runs
-// over two tasks (arith, logic) with tokens, logprob/entropy, 'correct' labels, attention for 2
-// layers × 4 heads and a probe's per-token outputs, plus one long run of long_tokens tokens (0 =
-// none) and sample analyses of every kind the figures know. Values are deterministic: attention of
-// run r, layer l, head h, query q, key k is proportional to exp(-|q - k - h| / (1 + l)).
-int pl_vstore_write_sample(const char *path, int n_runs, int long_tokens);
 
 #endif

@@ -23,8 +23,8 @@ static guint runs_model_n_items(GListModel *m) { return PL_RUNS_MODEL(m)->n; }
 
 static void load_page(PlRunsModel *m, guint page) {
     guint lo = page * PAGE_ROWS, hi = MIN(m->n, lo + PAGE_ROWS);
-    pl_vrun rows[PAGE_ROWS];
-    if (!m->v || pl_vstore_runs_by_id(m->v, rows, m->ids + lo, (int)(hi - lo)) != 0) {
+    pl_run_info rows[PAGE_ROWS];
+    if (!m->v || pl_store_get_runs(pl_vstore_store(m->v), m->ids + lo, (int)(hi - lo), rows) != 0) {
         for (guint i = 0; i < hi - lo; i++) memset(&rows[i], 0, sizeof rows[i]), rows[i].id = m->ids[lo + i], rows[i].correct = -1;
     }
     for (guint i = lo; i < hi; i++) {

@@ -78,7 +78,8 @@ typedef struct {
 
 static void job_free(job *j) {
     free(j->ids);
-    pl_vstore_free_tasks(j->tasks, j->task_counts, j->n_tasks);
+    pl_strings_free(j->tasks, j->n_tasks);
+    free(j->task_counts);
     free(j->att);
     for (int i = 0; j->thumbs && i < j->n_layers * j->n_heads; i++) free(j->thumbs[i]);
     free(j->thumbs);
@@ -93,9 +94,10 @@ static void job_thread(GTask *task, gpointer source, gpointer data, GCancellable
         return;
     }
     if (j->kind == JOB_FILTER) {
-        pl_vrun_filter f = {.task = j->task, .correct = j->correct, .text = j->text};
-        if (pl_vstore_run_ids(v, &f, &j->ids, &j->n, &j->n_correct, &j->n_incorrect) != 0 ||
-            pl_vstore_tasks(v, &j->tasks, &j->task_counts, &j->n_tasks) != 0)
+        pl_run_filter f = pl_run_filter_any();
+        f.task = j->task, f.correct = j->correct, f.text = j->text;
+        if (pl_store_run_ids(pl_vstore_store(v), &f, &j->ids, &j->n, &j->n_correct, &j->n_incorrect) != 0 ||
+            pl_store_list_tasks(pl_vstore_store(v), &j->tasks, &j->task_counts, &j->n_tasks) != 0)
             snprintf(j->err, sizeof j->err, "%s", pl_errmsg());
     } else {
         // The selected map at full resolution plus a small pooled map per layer and head.
@@ -333,14 +335,14 @@ static void select_run(viewer *vw, int64_t run_id) {
     free(vw->tokens);
     vw->tokens = NULL;
     vw->n_tokens = 0;
-    if (pl_vstore_tokens(vw->v, run_id, &vw->tokens, &vw->n_tokens) != 0) gtk_label_set_text(GTK_LABEL(vw->token_info), pl_errmsg());
+    if (pl_store_get_tokens(pl_vstore_store(vw->v), run_id, &vw->tokens, &vw->n_tokens) != 0) gtk_label_set_text(GTK_LABEL(vw->token_info), pl_errmsg());
     pl_vstore_attention_shape(vw->v, run_id, &vw->n_layers, &vw->n_heads);
     if (vw->layer >= vw->n_layers) vw->layer = 0;
     if (vw->head >= vw->n_heads) vw->head = 0;
     // Start at the last prompt token: the position the pre-CoT analyses are about.
     vw->query = -1;
     for (int i = 0; i < vw->n_tokens; i++)
-        if (vw->tokens[i].segment == 0) vw->query = i;
+        if (vw->tokens[i].segment == PL_SEG_PROMPT) vw->query = i;
     if (vw->query < 0 && vw->n_tokens > 0) vw->query = 0;
     vw->token_lo = 0;
     free(vw->att);
@@ -480,7 +482,7 @@ static void row_bind(GtkSignalListItemFactory *f, GtkListItem *item, gpointer da
     PlRunItem *it = gtk_list_item_get_item(item);
     GtkWidget *box = gtk_list_item_get_child(item);
     GtkWidget *top = gtk_widget_get_first_child(box), *bottom = gtk_widget_get_next_sibling(top);
-    const pl_vrun *r = &it->run;
+    const pl_run_info *r = &it->run;
     const char *mark = r->correct == 1 ? "<span foreground='#2ca02c'>✓</span>"
                        : r->correct == 0 ? "<span foreground='#d62728'>✗</span>" : "·";
     char *task = g_markup_escape_text(r->task[0] ? r->task : "-", -1), *answer = g_markup_escape_text(r->answer, -1);

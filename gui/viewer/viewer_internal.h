@@ -14,7 +14,7 @@
 G_DECLARE_FINAL_TYPE(PlRunItem, pl_run_item, PL, RUN_ITEM, GObject)
 struct _PlRunItem {
     GObject parent;
-    pl_vrun run;
+    pl_run_info run;
 };
 
 #define PL_TYPE_RUNS_MODEL (pl_runs_model_get_type())
@@ -63,7 +63,7 @@ struct viewer {
     guint poll_source;
     // current run
     int64_t run_id;
-    pl_vtoken *tokens;
+    pl_token_row *tokens;
     int n_tokens;
     int n_layers, n_heads;
     int layer, head, query;     // query = selected position (-1 none)

@@ -63,7 +63,7 @@ static void describe_token(viewer *vw, int i, char *out, size_t size) {
         return;
     }
     ensure_scores(vw);
-    const pl_vtoken *t = &vw->tokens[i];
+    const pl_token_row *t = &vw->tokens[i];
     char piece[64];
     int o = snprintf(out, size, "position %d  ‘%s’  %s  ·  logprob %.3f  ·  entropy %.3f", i, piece_display(t->piece, piece, sizeof piece),
                      segment_title(t->segment), t->logprob, t->entropy);

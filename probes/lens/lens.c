@@ -209,16 +209,15 @@ static char *lens_params(int64_t run_id, int k, const char *gold, int32_t target
     return text;
 }
 
-int pl_lens_run(pl_store *s, const char *model_path, int64_t run_id, int top_k, const char *target_text, FILE *report,
-                int json) {
+int pl_lens_run(pl_store *s, const char *model_path, int64_t model_id, int64_t run_id, int top_k, const char *target_text,
+                FILE *report, int json) {
     pl_run_info run;
     if (pl_store_get_run(s, run_id, &run)) return -1;
-    char want[65] = "", have[65], name[96] = "";
-    if (pl_store_sql_model(s, run.model_id, name, sizeof name, NULL, 0, want)) return -1;
-    if (pl_sha256_file(have, model_path)) return -1;
-    if (want[0] && strcmp(want, have) != 0)
-        return pl_fail("%s: run %lld was traced with model '%s' (sha256 %.12s…), not with this file (%.12s…)", model_path,
-                       (long long)run_id, name, want, have);
+    if (model_id > 0 && run.model_id != model_id)
+        return pl_fail("%s: run %lld is a run of model %lld, not of --model-id %lld", pl_store_path(s), (long long)run_id,
+                       (long long)run.model_id, (long long)model_id);
+    char model_file[1024];
+    if (pl_store_model_file(s, run.model_id, model_path, model_file, sizeof model_file)) return -1;
     pl_model *m = NULL;
     pl_token_row *tok = NULL;
     int32_t *ids = NULL;
@@ -227,7 +226,7 @@ int pl_lens_run(pl_store *s, const char *model_path, int64_t run_id, int top_k, 
     float *mat = NULL;
     pl_analysis_row *rows = NULL;
     char gold[128] = "", *params = NULL;
-    if (pl_model_load(model_path, &m)) goto done;
+    if (pl_model_load(model_file, &m)) goto done;
     if (pl_store_get_tokens(s, run_id, &tok, &nt)) goto done;
     if (nt < 1) { pl_fail("run %lld has no tokens", (long long)run_id); goto done; }
     ids = malloc(sizeof(int32_t) * (size_t)nt);

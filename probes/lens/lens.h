@@ -36,12 +36,13 @@ void pl_lens_free(pl_lens *l);
 // pl_errmsg() if there is none.
 int32_t pl_lens_answer_token(const pl_model *m, const char *context, const char *answer);
 
-// The lens of a stored run: its tokens re-run through m (which must be the traced model: checked
-// by file hash), the gold answer's first token ranked (target_text overrides; else the example's
+// The lens of a stored run: its tokens re-run through the traced model, reopened from the path the
+// store recorded or from model_path (NULL or a relocated copy; its sha256 must match, see
+// pl_store_model_file); model_id 0 or the run's model. The gold answer's first token ranked (target_text overrides; else the example's
 // answer, else the run's own answer label), stored as analysis "lens.<run_id>". report (may be
 // NULL): a table per layer at the answer position (or the last prompt token) of the top-k tokens
 // and the target's rank; json: that table as JSON instead.
-int pl_lens_run(pl_store *s, const char *model_path, int64_t run_id, int top_k, const char *target_text, FILE *report,
-                int json);
+int pl_lens_run(pl_store *s, const char *model_path, int64_t model_id, int64_t run_id, int top_k, const char *target_text,
+                FILE *report, int json);
 
 #endif

@@ -421,7 +421,9 @@ int pl_precot_run(pl_store *s, const pl_precot_options *o, FILE *report) {
     int have_own[32] = {0};
     memset(own, 0, sizeof own);
     if (o->n_alphas < 1 || o->n_alphas > PL_PRECOT_MAX_ALPHAS) return pl_fail("precot: 1..%d alphas", PL_PRECOT_MAX_ALPHAS);
-    if (store_tasks(s, o->model_id, o->tasks, tasks, &n_tasks)) return -1;
+    int64_t model_id;  // one model: --model-id, or the store's only one
+    if (pl_store_resolve_model(s, o->model_id, &model_id)) return -1;
+    if (store_tasks(s, model_id, o->tasks, tasks, &n_tasks)) return -1;
     char last_err[512] = "";
     for (int ti = 0; ti < n_tasks; ti++)
         for (int li = 0; li < 2; li++) {
@@ -429,7 +431,7 @@ int pl_precot_run(pl_store *s, const pl_precot_options *o, FILE *report) {
             pl_probe_train_options to = pl_probe_train_defaults();
             to.sel.label = label;
             to.sel.task = tasks[ti];
-            to.sel.model_id = o->model_id;
+            to.sel.model_id = model_id;
             to.eval.cv.n_folds = o->n_folds;
             to.eval.cv.seed = o->seed;
             to.eval.seed = o->seed;
@@ -477,23 +479,11 @@ int pl_precot_run(pl_store *s, const pl_precot_options *o, FILE *report) {
         rows_store(s, &sel, "precot.selectivity_by_layer", "by_layer", p_sel))
         goto done;
 
-    if (o->model_path && o->n_steer > 0) {
-        // The probes are only meaningful for the model that was traced: compare file hashes.
-        pl_run_filter f = pl_run_filter_complete();
-        f.model_id = o->model_id, f.limit = 1;
-        pl_run_info *runs;
-        int nr;
-        if (pl_store_list_runs(s, &f, &runs, &nr)) goto done;
-        char want[65] = "", have[65], name[96] = "";
-        if (nr > 0 && pl_store_sql_model(s, runs[0].model_id, name, sizeof name, NULL, 0, want)) { free(runs); goto done; }
-        free(runs);
-        if (pl_sha256_file(have, o->model_path)) goto done;
-        if (want[0] && strcmp(want, have) != 0) {
-            pl_fail("%s: the store's probes were trained on model '%s' (sha256 %.12s…), not on this file (%.12s…)",
-                    o->model_path, name, want, have);
-            goto done;
-        }
-        if (pl_model_load(o->model_path, &model) || pl_session_new(model, 0, &sess)) goto done;
+    if (o->n_steer > 0) {
+        // The probes are only meaningful for the model that was traced: its identity must match.
+        char model_file[1024];
+        if (pl_store_model_file(s, model_id, o->model_path, model_file, sizeof model_file)) goto done;
+        if (pl_model_load(model_file, &model) || pl_session_new(model, 0, &sess)) goto done;
         tally = calloc((size_t)n_tasks, sizeof *tally);
         if (!tally) { pl_fail("out of memory"); goto done; }
         steer_tally all = {0};

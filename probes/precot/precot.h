@@ -28,7 +28,8 @@
 #define PL_PRECOT_MAX_LAYERS 64
 
 typedef struct {
-    const char *model_path;      // the traced model, for steering (NULL: decoding only)
+    const char *model_path;      // the traced model moved elsewhere (--model PATH; NULL: the path the store
+                                 // recorded); its sha256 must match the store's
     const char *tasks;           // comma-separated task names; NULL = every task in the store
     int64_t model_id;            // runs of this model (0 = the store's only model)
     float alphas[PL_PRECOT_MAX_ALPHAS];

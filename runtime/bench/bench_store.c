@@ -178,7 +178,7 @@ static int bench_reads(FILE *out, const char *store_path, int n_runs, double *me
             char hook[64];
             snprintf(hook, sizeof hook, "blocks.%d.hook_resid_post", layer);
             double t0 = pl_now_sec();
-            rc = pl_store_read_acts(s, run, hook, &pos, 1, row);
+            rc = pl_store_read_acts(s, run, hook, &pos, 1, W_D, row);
             lat[i] = (pl_now_sec() - t0) * 1e6;
         }
         if (rc != 0) break;

@@ -2,7 +2,9 @@
 // and check the result is complete and consistent before anyone runs it.
 #include "runtime/model/model.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "runtime/base/error.h"
+#include "runtime/base/sha256.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 const pl_mapping *pl_model_map_file(pl_model *m, const char *path) {
@@ -148,6 +151,41 @@ int pl_model_load(const char *path, pl_model **out) {
     }
     *out = m;
     return 0;
+}
+
+int pl_model_identify(const char *path, pl_model_identity *out) {
+    memset(out, 0, sizeof *out);
+    char *abs = realpath(path, NULL);
+    if (!abs) return pl_fail("%s: no such file or folder (%s)", path, strerror(errno));
+    struct stat st;
+    int rc = -1;
+    if (stat(abs, &st) != 0) {
+        pl_fail("%s: cannot stat: %s", path, strerror(errno));
+        goto done;
+    }
+    bool folder = S_ISDIR(st.st_mode);
+    if (!folder && (ends_with(abs, "/config.json") || ends_with(abs, ".safetensors") ||
+                    ends_with(abs, ".safetensors.index.json"))) {
+        *strrchr(abs, '/') = '\0';  // a file inside a Hugging Face folder: the folder is the model
+        folder = true;
+    }
+    if (strlen(abs) >= sizeof out->path) {
+        pl_fail("%s: path longer than %zu bytes", path, sizeof out->path - 1);
+        goto done;
+    }
+    snprintf(out->path, sizeof out->path, "%s", abs);
+    const char *slash = strrchr(abs, '/');
+    snprintf(out->name, sizeof out->name, "%s", slash && slash[1] ? slash + 1 : abs);
+    char file[1200];
+    snprintf(file, sizeof file, "%s", abs);
+    if (folder) {
+        snprintf(file, sizeof file, "%s/model.safetensors", abs);
+        if (access(file, R_OK) != 0) snprintf(file, sizeof file, "%s/config.json", abs);
+    }
+    rc = pl_sha256_file(out->sha256, file);
+done:
+    free(abs);
+    return rc;
 }
 
 int64_t pl_model_n_params(const pl_model *m) {

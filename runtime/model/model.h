@@ -96,6 +96,19 @@ int pl_model_random(const pl_config *cfg, uint64_t seed, pl_model **out);
 // Number of parameters (embedding counted once when tied).
 int64_t pl_model_n_params(const pl_model *m);
 
+// Who a model on disk is, for the trace store and every command that reopens a traced model:
+// its absolute path (a Hugging Face folder for a folder or a config.json / *.safetensors inside
+// one) and a sha256: of the GGUF file; of a folder's model.safetensors, or its config.json when the
+// weights are sharded. Two paths of one model give the same sha256.
+typedef struct {
+    char path[1024];   // absolute, symlinks resolved
+    char name[128];    // the last component of path
+    char sha256[65];   // hex
+} pl_model_identity;
+// Identify the model at `path` (as pl_model_load accepts it). Fails naming the path if it does not
+// exist or cannot be read.
+int pl_model_identify(const char *path, pl_model_identity *out);
+
 // ---- for loaders (runtime/model/*.c) ----
 typedef struct pl_mapping {
     void *data;

@@ -58,7 +58,8 @@ struct pl_design {
     pl_store *s;
     char hook[128];
     pl_pos_rule rule;
-    int dim;
+    int64_t model_id;  // every run is of this model (0: the store has no models)
+    int dim;           // that model's row size of the hook
     pl_run_info *runs;
     int n_runs, next_run;
     // rows of the current run not yet handed out
@@ -75,16 +76,21 @@ int pl_design_open(pl_design **out, pl_store *s, const char *hook, pl_pos_rule r
     d->s = s;
     snprintf(d->hook, sizeof d->hook, "%s", hook);
     d->rule = rule;
-    pl_run_filter complete = pl_run_filter_complete();
-    if (pl_store_hook_row_size(s, hook, &d->dim) != 0 || pl_store_list_runs(s, f ? f : &complete, &d->runs, &d->n_runs) != 0) {
+    pl_run_filter filter = f ? *f : pl_run_filter_complete();
+    // One model: rows of two models have different widths and never share a matrix.
+    if (pl_store_resolve_model(s, filter.model_id, &filter.model_id) != 0 ||
+        pl_store_hook_row_size(s, hook, filter.model_id, &d->dim) != 0 ||
+        pl_store_list_runs(s, &filter, &d->runs, &d->n_runs) != 0) {
         pl_design_close(d);
         return -1;
     }
+    d->model_id = filter.model_id;
     *out = d;
     return 0;
 }
 
 int pl_design_dim(const pl_design *d) { return d->dim; }
+int64_t pl_design_model_id(const pl_design *d) { return d->model_id; }
 int pl_design_n_runs(const pl_design *d) { return d->n_runs; }
 
 // Read the rows of the next run into d->rows. Returns 0, or -1.
@@ -127,7 +133,7 @@ static int load_run(pl_design *d, const pl_run_info *run) {
         store_fail(s, "%s: out of memory", s->path);
         goto done;
     }
-    if (pl_store_read_acts(s, run->id, d->hook, want, k, d->rows) != 0) goto done;
+    if (pl_store_read_acts(s, run->id, d->hook, want, k, d->dim, d->rows) != 0) goto done;
     memcpy(d->row_pos, want, sizeof(int32_t) * (size_t)k);
     d->n_rows = k;
     if (rule_is_mean(d->rule)) {
@@ -415,6 +421,7 @@ int pl_store_export(pl_store *s, const char *path, const char *hook, pl_pos_rule
     json_object_set_new(meta, "n_rows", json_integer(n));
     json_object_set_new(meta, "dim", json_integer(dim));
     json_object_set_new(meta, "n_runs", json_integer(d->n_runs));
+    json_object_set_new(meta, "model_id", json_integer(d->model_id));
     json_object_set_new(meta, "label", json_string(label_key));
     json_object_set_new(meta, "label_type", json_string(lk.type == 2 ? "class" : lk.type == 1 ? "float" : "int"));
     json_t *classes = json_array();

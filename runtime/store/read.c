@@ -88,16 +88,29 @@ static int hook_not_recorded(pl_store *s, const char *hook) {
     return store_fail(s, "%s: hook '%s' was not recorded (recorded: %s)", s->path, hook, list);
 }
 
-int pl_store_hook_row_size(pl_store *s, const char *hook, int *row_size) {
+int pl_store_hook_row_size(pl_store *s, const char *hook, int64_t model_id, int *row_size) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT row_size FROM tensors WHERE hook=?1 LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, row_size FROM tensors WHERE hook=?1"
+                           " AND (?2=0 OR run_id IN (SELECT id FROM runs WHERE model_id=?2)) LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
         return store_sql_fail(s, s->db, "row size");
     sqlite3_bind_text(st, 1, hook, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, model_id);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *row_size = sqlite3_column_int(st, 0);
+    int64_t row_id = 0, size = 0;
+    if (rc == SQLITE_ROW) row_id = sqlite3_column_int64(st, 0), size = sqlite3_column_int64(st, 1);
     sqlite3_finalize(st);
-    if (rc == SQLITE_DONE) return hook_not_recorded(s, hook);
-    return rc == SQLITE_ROW ? 0 : store_sql_fail(s, s->db, "row size");
+    if (rc == SQLITE_DONE) {
+        if (model_id == 0) return hook_not_recorded(s, hook);
+        return store_fail(s, "%s: hook '%s' was not recorded in the runs of model %lld", s->path, hook, (long long)model_id);
+    }
+    if (rc != SQLITE_ROW) return store_sql_fail(s, s->db, "row size");
+    if (size <= 0 || size > (1 << 24))
+        return store_fail(s, "%s: store corrupt: tensors row %lld: row_size %lld for hook '%s'", s->path, (long long)row_id,
+                          (long long)size, hook);
+    *row_size = (int)size;
+    return 0;
 }
 
 int pl_store_recorded_positions(pl_store *s, int64_t run_id, const char *hook, int32_t **ranges, int *n_ranges) {
@@ -140,7 +153,7 @@ static int explain_missing(pl_store *s, int64_t run_id, const char *hook, int po
     if (n == 0) {
         free(ranges);
         int d;
-        if (pl_store_hook_row_size(s, hook, &d) != 0) return -1;  // not recorded anywhere: lists the hooks
+        if (pl_store_hook_row_size(s, hook, 0, &d) != 0) return -1;  // not recorded anywhere: lists the hooks
         return store_fail(s, "%s: run %lld has no rows of hook '%s' (status %s)", s->path, (long long)run_id, hook,
                           info.status);
     }
@@ -154,17 +167,17 @@ static int explain_missing(pl_store *s, int64_t run_id, const char *hook, int po
 }
 
 int pl_store_read_acts(pl_store *s, int64_t run_id, const char *hook, const int32_t *positions, int n_positions,
-                       float *out) {
+                       int row_size, float *out) {
+    if (row_size <= 0) return store_fail(s, "%s: read activations of '%s': row size %d", s->path, hook, row_size);
     if (!s->lookup_rows &&
         sqlite3_prepare_v3(s->db,
-                           "SELECT pos0, n_pos, row_size, dtype, file_id, offset FROM tensors"
+                           "SELECT pos0, n_pos, row_size, dtype, file_id, offset, id FROM tensors"
                            " WHERE run_id=?1 AND hook=?2 AND pos0<=?3 ORDER BY pos0 DESC LIMIT 1",
                            -1, SQLITE_PREPARE_PERSISTENT, &s->lookup_rows, NULL) != SQLITE_OK)
         return store_sql_fail(s, s->db, "read activations");
     sqlite3_stmt *st = s->lookup_rows;
     // The chunk found last: consecutive positions usually fall in it, saving the lookup.
     int64_t pos0 = 0, n_pos = 0, file_id = 0, offset = 0;
-    int row_size = -1;
     pl_dtype dtype = PL_DTYPE_F32;
     uint8_t stackbuf[16384];
     uint8_t *raw = stackbuf;
@@ -188,12 +201,16 @@ int pl_store_read_acts(pl_store *s, int64_t run_id, const char *hook, const int3
             }
             pos0 = sqlite3_column_int64(st, 0);
             n_pos = sqlite3_column_int64(st, 1);
-            int rs = sqlite3_column_int(st, 2);
-            if (row_size >= 0 && rs != row_size) {
-                store_fail(s, "%s: hook '%s' has rows of different sizes in run %lld", s->path, hook, (long long)run_id);
+            // The caller's buffer holds row_size floats per position: a chunk of another width is a
+            // run of another model (or a corrupt index), never something to copy.
+            int64_t rs = sqlite3_column_int64(st, 2);
+            if (rs != row_size) {
+                store_fail(s, "%s: tensors row %lld (run %lld): hook '%s' has rows of %lld floats, expected %d%s", s->path,
+                           (long long)sqlite3_column_int64(st, 6), (long long)run_id, hook, (long long)rs, row_size,
+                           rs > 0 ? " (runs of another model? choose one with --model-id N)" : " (store corrupt)");
+                sqlite3_reset(st);
                 goto done;
             }
-            row_size = rs;
             if (pl_dtype_parse((const char *)sqlite3_column_text(st, 3), &dtype) != 0) {
                 store_fail(s, "%s: %s", s->path, pl_errmsg());
                 goto done;

@@ -20,6 +20,7 @@
 
 #include "kernels/kernels.h"
 #include "runtime/base/error.h"
+#include "runtime/model/model.h"
 #include "runtime/store/store_internal.h"
 
 // ---- schema --------------------------------------------------------------------------------
@@ -445,7 +446,17 @@ static int find_id(pl_store *s, const char *sql, const char *key, int64_t *id) {
 int pl_store_put_model(pl_store *s, const char *name, const char *file, const char *sha256_hex, const char *config_json,
                        int64_t *id) {
     int found = find_id(s, "SELECT id FROM models WHERE sha256=?1", sha256_hex, id);
-    if (found != 0) return found < 0 ? -1 : 0;
+    if (found < 0) return -1;
+    if (found) {  // the same model traced again, maybe from elsewhere: remember where it is now
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(s->db, "UPDATE models SET file=?1 WHERE id=?2", -1, &st, NULL) != SQLITE_OK)
+            return store_sql_fail(s, s->db, "prepare");
+        sqlite3_bind_text(st, 1, file, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, *id);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : store_sql_fail(s, s->db, "update model");
+    }
     const char *p[] = {name, file, sha256_hex, config_json ? config_json : "{}"};
     if (exec_params(s, "INSERT INTO models(name, file, sha256, config) VALUES(?1, ?2, ?3, ?4)", 4, p) != 0) return -1;
     *id = sqlite3_last_insert_rowid(s->db);
@@ -529,6 +540,136 @@ int pl_store_run_done(pl_store *s, int64_t model_id, int64_t example_id, const c
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_sql_fail(s, s->db, "resume check");
     *done = rc == SQLITE_ROW;
+    return 0;
+}
+
+// ---- models --------------------------------------------------------------------------------
+
+static const char model_select[] =
+    "SELECT m.id, m.name, m.file, m.sha256, m.config, (SELECT count(*) FROM runs WHERE model_id=m.id) FROM models m";
+
+static void model_from_row(sqlite3_stmt *st, pl_model_info *m) {
+    memset(m, 0, sizeof *m);
+    m->id = sqlite3_column_int64(st, 0);
+    const char *v = (const char *)sqlite3_column_text(st, 1);
+    snprintf(m->name, sizeof m->name, "%s", v ? v : "");
+    v = (const char *)sqlite3_column_text(st, 2);
+    snprintf(m->path, sizeof m->path, "%s", v ? v : "");
+    v = (const char *)sqlite3_column_text(st, 3);
+    snprintf(m->sha256, sizeof m->sha256, "%s", v ? v : "");
+    v = (const char *)sqlite3_column_text(st, 4);
+    json_t *config = v ? json_loads(v, 0, NULL) : NULL;
+    json_t *d = json_object_get(config, "d_model"), *l = json_object_get(config, "n_layers");
+    m->d_model = json_is_integer(d) ? (int)json_integer_value(d) : 0;
+    m->n_layers = json_is_integer(l) ? (int)json_integer_value(l) : 0;
+    json_decref(config);
+    m->n_runs = sqlite3_column_int64(st, 5);
+}
+
+int pl_store_list_models(pl_store *s, pl_model_info **models, int *n) {
+    *models = NULL;
+    *n = 0;
+    char sql[512];
+    snprintf(sql, sizeof sql, "%s ORDER BY m.id", model_select);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return store_sql_fail(s, s->db, "list models");
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 8;
+            pl_model_info *grown = realloc(*models, sizeof **models * (size_t)cap);
+            if (!grown) {
+                sqlite3_finalize(st);
+                free(*models);
+                *models = NULL;
+                *n = 0;
+                return store_fail(s, "%s: out of memory listing models", s->path);
+            }
+            *models = grown;
+        }
+        model_from_row(st, &(*models)[(*n)++]);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(*models);
+        *models = NULL;
+        *n = 0;
+        return store_sql_fail(s, s->db, "list models");
+    }
+    return 0;
+}
+
+// "1 probelab-cot.gguf, 2 tiny" (truncated with "..." to fit).
+static void model_names(const pl_model_info *m, int n, char *buf, size_t size) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && len + 8 < size; i++) {
+        int w = snprintf(buf + len, size - len, "%s%lld %s", i ? ", " : "", (long long)m[i].id, m[i].name);
+        if (w < 0 || (size_t)w >= size - len) {
+            snprintf(buf + (size > 4 ? size - 4 : 0), 4, "...");
+            return;
+        }
+        len += (size_t)w;
+    }
+}
+
+int pl_store_get_model(pl_store *s, int64_t model_id, pl_model_info *out) {
+    pl_model_info *models;
+    int n;
+    if (pl_store_list_models(s, &models, &n) != 0) return -1;
+    for (int i = 0; i < n; i++)
+        if (models[i].id == model_id) {
+            *out = models[i];
+            free(models);
+            return 0;
+        }
+    char names[512];
+    model_names(models, n, names, sizeof names);
+    free(models);
+    return store_fail(s, "%s: model %lld does not exist (models: %s)", s->path, (long long)model_id, n ? names : "none");
+}
+
+int pl_store_resolve_model(pl_store *s, int64_t requested, int64_t *model_id) {
+    *model_id = 0;
+    pl_model_info *models;
+    int n;
+    if (pl_store_list_models(s, &models, &n) != 0) return -1;
+    char names[512];
+    model_names(models, n, names, sizeof names);
+    int rc = 0;
+    if (requested > 0) {
+        int i = 0;
+        while (i < n && models[i].id != requested) i++;
+        if (i < n) *model_id = requested;
+        else rc = store_fail(s, "%s: --model-id %lld: no such model (models: %s)", s->path, (long long)requested,
+                             n ? names : "none");
+    } else if (n == 1) {
+        *model_id = models[0].id;
+    } else if (n > 1) {
+        rc = store_fail(s, "%s: holds %d models (%s); choose one with --model-id N (probelab runs %s --models)", s->path, n,
+                        names, s->path);
+    }
+    free(models);
+    return rc;
+}
+
+int pl_store_model_file(pl_store *s, int64_t model_id, const char *relocated, char *out, size_t out_size) {
+    pl_model_info m;
+    if (pl_store_get_model(s, model_id, &m) != 0) return -1;
+    const char *path = relocated ? relocated : m.path;
+    if (!path[0]) return store_fail(s, "%s: model %lld (%s) has no recorded path; pass --model PATH", s->path, (long long)m.id, m.name);
+    pl_model_identity id;
+    if (pl_model_identify(path, &id) != 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", pl_errmsg());
+        return store_fail(s, "%s: model %lld (%s): %s%s", s->path, (long long)m.id, m.name, why,
+                          relocated ? "" : "; pass --model PATH if it moved");
+    }
+    if (strcmp(id.sha256, m.sha256) != 0)
+        return store_fail(s, "%s: sha256 %.12s... is not model %lld (%s) of %s, traced with sha256 %.12s...", path, id.sha256,
+                          (long long)m.id, m.name, s->path, m.sha256);
+    if (strlen(id.path) >= out_size) return store_fail(s, "%s: path too long", id.path);
+    snprintf(out, out_size, "%s", id.path);
     return 0;
 }
 

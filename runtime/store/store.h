@@ -42,7 +42,8 @@ size_t pl_dtype_size(pl_dtype t);
 
 // ---- metadata (writer handle) --------------------------------------------------------------
 
-// Register a model (deduplicated by sha256 of the file); *id receives its row id.
+// Register a model (deduplicated by sha256, see pl_model_identify); *id receives its row id. `file`
+// should be the model's absolute path (commands that reopen the model find it there).
 int pl_store_put_model(pl_store *s, const char *name, const char *file, const char *sha256_hex, const char *config_json,
                        int64_t *id);
 // Register a dataset file (deduplicated by sha256 of its bytes); *id receives its row id.
@@ -59,14 +60,36 @@ typedef struct {
 int pl_store_put_example(pl_store *s, int64_t dataset_id, int idx, const pl_store_example *e, int64_t *id);
 // True in *done if a 'complete' run of (model, example) with exactly these params exists.
 int pl_store_run_done(pl_store *s, int64_t model_id, int64_t example_id, const char *params_json, bool *done);
-// Hex SHA-256 of a file's bytes into hex[65]. Returns -1 naming the file if it cannot be read.
-int pl_sha256_file(char hex[65], const char *path);
 
 // Transactions for batches of metadata writes (put_example in a loop).
 int pl_store_begin(pl_store *s);
 int pl_store_commit(pl_store *s);
 // Undo an open transaction (after a failed write inside begin/commit); no-op if none is open.
 void pl_store_rollback(pl_store *s);
+
+// ---- models (any handle) -----------------------------------------------------------------------
+
+typedef struct {
+    int64_t id;            // as `probelab runs S.db --models` lists it: models in the order first traced
+    char name[128];        // the file or folder name
+    char path[1024];       // where it was when traced: absolute (older stores may hold it relative)
+    char sha256[65];       // pl_model_identify's hash
+    int d_model, n_layers; // from the traced config (0 if absent)
+    int64_t n_runs;        // runs of this model in the store
+} pl_model_info;
+// Every model of the store, by id. *models is malloc'd (caller frees; NULL if none).
+int pl_store_list_models(pl_store *s, pl_model_info **models, int *n);
+// One model; fails with "model N does not exist (models: ...)".
+int pl_store_get_model(pl_store *s, int64_t model_id, pl_model_info *out);
+// The model a command works on, into *model_id: `requested` (> 0) must exist; 0 picks the store's
+// only model (0 if the store has none). A store with several models and none requested fails with
+// one line naming them ("holds 2 models (1 a.gguf, 2 b); choose one with --model-id N").
+int pl_store_resolve_model(pl_store *s, int64_t requested, int64_t *model_id);
+// The file or folder to reopen model `model_id` from (lens, precot steering) into out: `relocated`
+// (--model PATH: the model moved or copied elsewhere) if not NULL, else the path recorded when it was
+// traced. Its identity (pl_model_identify) must match the store's sha256; a mismatch or a missing
+// file fails with one line naming both (and how to relocate).
+int pl_store_model_file(pl_store *s, int64_t model_id, const char *relocated, char *out, size_t out_size);
 
 // ---- runs and tokens (any handle) ----------------------------------------------------------
 
@@ -147,14 +170,18 @@ int pl_store_list_hooks(pl_store *s, char ***names, int *n);
 void pl_strings_free(char **strings, int n);
 // Paths of the store's sidecar tensor files (S.db-tensors/NAME), oldest first (pl_strings_free).
 int pl_store_tensor_files(pl_store *s, char ***paths, int *n);
-// Floats per position of a position-major hook (e.g. d_model for resid_post); fails naming the
-// hook if it was not recorded.
-int pl_store_hook_row_size(pl_store *s, const char *hook, int *row_size);
+// Floats per position of a position-major hook (e.g. d_model for resid_post) in the runs of model
+// model_id (0 = any model: the first row recorded; resolve the model first where several may
+// differ). Fails naming the hook if it was not recorded, and names the index row if its size is
+// not positive (a corrupt store).
+int pl_store_hook_row_size(pl_store *s, const char *hook, int64_t model_id, int *row_size);
 // Activations of one run at explicit positions: out[n_positions × row_size] as f32 (converted from
-// the storage dtype). Reads only the rows asked for. Fails clearly if the run does not exist, the
-// hook was not recorded, or a position was not recorded for that run.
+// the storage dtype). row_size is the width the caller allocated (pl_store_hook_row_size of the
+// run's model): an index row of another width fails naming the row, never writes past out. Reads
+// only the rows asked for. Fails clearly if the run does not exist, the hook was not recorded, or a
+// position was not recorded for that run.
 int pl_store_read_acts(pl_store *s, int64_t run_id, const char *hook, const int32_t *positions, int n_positions,
-                       float *out);
+                       int row_size, float *out);
 // Which positions of a run hold rows of this hook: [lo, hi) ranges, *ranges malloc'd as 2*n ints.
 int pl_store_recorded_positions(pl_store *s, int64_t run_id, const char *hook, int32_t **ranges, int *n_ranges);
 
@@ -179,11 +206,14 @@ typedef enum {
 int pl_pos_rule_parse(const char *name, pl_pos_rule *out);
 const char *pl_pos_rule_name(pl_pos_rule r);
 
-// Streaming design matrix: one hook and one position rule across the runs matching a filter.
+// Streaming design matrix: one hook and one position rule across the runs matching a filter, all
+// of one model (f->model_id, resolved with pl_store_resolve_model: a store of several models needs
+// it), so that every row has the width of that model's hook; a row of another width is an error.
 typedef struct pl_design pl_design;
 // Starts the iteration (nothing is read yet). Fails naming the hook if no run recorded it.
 int pl_design_open(pl_design **out, pl_store *s, const char *hook, pl_pos_rule rule, const pl_run_filter *f);
 int pl_design_dim(const pl_design *d);
+int64_t pl_design_model_id(const pl_design *d);  // the resolved model (0 for a store without models)
 int pl_design_n_runs(const pl_design *d);
 // Fill up to max_rows rows: X[rows × dim], run_ids[rows], positions[rows] (the position, or -1 for
 // mean rules; either array may be NULL). Returns the number filled, 0 at the end, -1 on error.
@@ -197,7 +227,7 @@ int pl_store_design_matrix(pl_store *s, const char *hook, pl_pos_rule rule, cons
 // <stem>.labels.npy (label `label_key` per row: int32, text values mapped to class ids listed in
 // the JSON; float32 if a value is not an integer; -1 / NAN where a run lacks the label),
 // <stem>.runs.npy (int32 [n × 2]: run id, position; -1 for mean rules) and <stem>.json (hook,
-// rule, shape, label classes). A path ending in .safetensors writes X, labels and runs as tensors
+// rule, shape, label classes, model id). A path ending in .safetensors writes X, labels and runs as tensors
 // of one file plus the same JSON sidecar. Returns -1 naming the path.
 int pl_store_export(pl_store *s, const char *path, const char *hook, pl_pos_rule rule, const pl_run_filter *f,
                     const char *label_key, int *n_rows, int *dim);

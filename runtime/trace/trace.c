@@ -11,6 +11,7 @@
 
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
+#include "runtime/base/sha256.h"
 #include "runtime/trace/trace.h"
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -80,19 +81,6 @@ static char *model_config_json(const pl_model *m) {
     return out;
 }
 
-// A model folder (Hugging Face) is identified by its config.json plus weights; hash the weights
-// file if there is one, else the config.
-static int model_sha(char hex[65], const char *path) {
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        char f[1200];
-        snprintf(f, sizeof f, "%s/model.safetensors", path);
-        if (access(f, R_OK) != 0) snprintf(f, sizeof f, "%s/config.json", path);
-        return pl_sha256_file(hex, f);
-    }
-    return pl_sha256_file(hex, path);
-}
-
 static const char *base_name(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
@@ -108,8 +96,9 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
     stats->n_examples = n;
 
     // Model, dataset and examples rows (idempotent: found by sha256 / index on a rerun).
-    char model_hex[65], data_hex[65];
-    if (model_sha(model_hex, m->path) != 0) return -1;
+    char data_hex[65];
+    pl_model_identity ident;
+    if (pl_model_identify(m->path, &ident) != 0) return -1;
     if (o->dataset_path) {
         if (pl_sha256_file(data_hex, o->dataset_path) != 0) return -1;
     } else {
@@ -123,7 +112,7 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
         return pl_fail("%s: out of memory", pl_store_path(s));
     }
     int rc = pl_store_begin(s);
-    if (rc == 0) rc = pl_store_put_model(s, base_name(m->path), m->path, model_hex, config, &model_id);
+    if (rc == 0) rc = pl_store_put_model(s, ident.name, ident.path, ident.sha256, config, &model_id);
     if (rc == 0)
         rc = pl_store_put_dataset(s, o->dataset_path ? base_name(o->dataset_path) : "in-memory",
                                   o->dataset_path ? o->dataset_path : "", data_hex, d->n, &dataset_id);

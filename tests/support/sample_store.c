@@ -1,17 +1,17 @@
-// A synthetic trace store for trying the viewer and testing figures without a model: it goes
-// through the same writer path as `probelab trace` (the recorder fed by hook events), so what the
-// viewer reads is laid out exactly like a real trace.
+// A synthetic trace store for testing figures and the viewer without a model: it goes through the
+// same writer path as `probelab trace` (the recorder fed by hook events), so what the viewer reads
+// is laid out exactly like a real trace.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "gui/plot/figures_data.h"
 #include "runtime/base/error.h"
 #include "runtime/hooks.h"
 #include "runtime/store/recorder.h"
 #include "runtime/store/store.h"
+#include "tests/support/sample_store.h"
 
 enum { SAMPLE_LAYERS = 2, SAMPLE_HEADS = 4 };
 
@@ -205,7 +205,7 @@ static int put_sample_analyses(pl_store *s) {
     return pl_store_put_analysis_matrix(s, "logit_lens.answer_prob", "prob", lens, 8, 8);
 }
 
-int pl_vstore_write_sample(const char *path, int n_runs, int long_tokens) {
+int test_sample_store_write(const char *path, int n_runs, int long_tokens) {
     struct stat sb;
     if (stat(path, &sb) == 0) return pl_fail("%s: already exists; the sample store is written to a new file", path);
     if (n_runs < 0 || n_runs > 1000000 || long_tokens < 0 || long_tokens > 16384)
