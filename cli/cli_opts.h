@@ -85,6 +85,12 @@ typedef struct {
     {"--seed", CLI_INT, &seed, "S", "random seed of the sampler", "42", .min = 0, .max = (double)INT64_MAX},      \
     {"--stop", CLI_STRINGS, &stops, "STR", .help = "stop when the generated text ends with STR"}
 
+// --model-id N, one name and one range in every command that reads runs (export, runs, probe,
+// precot, lens, plot); var is an int64_t (0 = not given: the store's only model).
+#define CLI_MODEL_ID_OPTION(var)                                                                               \
+    {"--model-id", CLI_INT, &var, "N", "runs of model N (as `probelab runs S.db --models` lists them; needed " \
+     "when the store holds several)", .min = 1, .max = (double)INT32_MAX}
+
 // Parse argv[1..argc-1] (argv[0] is the command's name). Returns -1 when the command should go on,
 // 0 after printing --help or --version, 2 after a usage error (printed, one line).
 int cli_parse(const cli_spec *spec, int argc, char **argv);
