@@ -60,6 +60,11 @@ void pl_rope(float *x, int n, int n_heads, int head_dim, int pos0, float theta, 
 // attention, kept so the bundled model's recipe reproduces byte for byte). Returns the
 // log-sum-exp of the input, log Σ exp(x), in double (for losses and log-probabilities). n >= 1.
 double pl_softmax_row(float *x, int n, pl_sum_kind sum);
+// The log-sum-exp log Σ exp(x + bias) in double, without writing (bias may be NULL), in two parts
+// so that log-probabilities near 0 keep their digits: *max = max(x + bias) and the result
+// r = log Σ exp(x + bias - *max), so log-sum-exp = *max + r and log p_i = (x_i + bias_i - *max) - r.
+// With entropy non-NULL, also the entropy (nats) of softmax(x + bias). n >= 1.
+double pl_logsumexp(const float *x, const double *bias, int n, double *max, double *entropy);
 // GPT-2's tanh approximation of GELU ("gelu_new"), in place.
 void pl_gelu_new(float *x, size_t n);
 

@@ -30,13 +30,15 @@ int32_t pl_sample(const float *logits, int V, const pl_sample_params *p, pl_rng 
         if (logits[i] > logits[best]) best = i;
     if (p->temperature <= 0.0f) return best;
     prob_index *pi = malloc((size_t)V * sizeof *pi);
-    double sum = 0;
-    for (int i = 0; i < V; i++) {
-        pi[i].id = i;
-        pi[i].p = expf((logits[i] - logits[best]) / p->temperature);
-        sum += pi[i].p;
+    float *prob = malloc((size_t)V * sizeof *prob);
+    if (!pi || !prob) {  // out of memory: greedy rather than nothing
+        free(pi), free(prob);
+        return best;
     }
-    for (int i = 0; i < V; i++) pi[i].p = (float)(pi[i].p / sum);
+    for (int i = 0; i < V; i++) prob[i] = (logits[i] - logits[best]) / p->temperature;
+    pl_softmax_row(prob, V, PL_SUM_DOUBLE);
+    for (int i = 0; i < V; i++) pi[i] = (prob_index){.p = prob[i], .id = i};
+    free(prob);
     qsort(pi, (size_t)V, sizeof *pi, by_prob_desc);
     int n = V;
     if (p->top_k > 0 && p->top_k < n) n = p->top_k;
@@ -66,18 +68,9 @@ int32_t pl_sample(const float *logits, int V, const pl_sample_params *p, pl_rng 
 }
 
 void pl_logprob_entropy(const float *logits, int V, int32_t id, float *logprob, float *entropy) {
-    float max = logits[0];
-    for (int i = 1; i < V; i++)
-        if (logits[i] > max) max = logits[i];
-    double z = 0, ez = 0;
-    for (int i = 0; i < V; i++) {
-        double e = exp((double)logits[i] - max);
-        z += e;
-        ez += e * ((double)logits[i] - max);
-    }
-    double logz = log(z);
-    *logprob = (float)((double)logits[id] - max - logz);
-    *entropy = (float)(logz - ez / z);
+    double max, h, log_z = pl_logsumexp(logits, NULL, V, &max, &h);
+    *logprob = (float)((double)logits[id] - max - log_z);
+    *entropy = (float)h;
 }
 
 static bool ends_with_stop(const char *text, size_t len, const pl_sample_params *p) {

@@ -100,6 +100,21 @@ double pl_softmax_row(float *x, int n, pl_sum_kind sum_kind) {
     return log(sum) + max;
 }
 
+double pl_logsumexp(const float *x, const double *bias, int n, double *max_out, double *entropy) {
+    double max = -INFINITY;
+    for (int i = 0; i < n; i++) max = fmax(max, x[i] + (bias ? bias[i] : 0.0));
+    double z = 0, ez = 0;
+    for (int i = 0; i < n; i++) {
+        double t = x[i] + (bias ? bias[i] : 0.0) - max, e = exp(t);
+        z += e;
+        ez += e * t;
+    }
+    double log_z = log(z);
+    if (entropy) *entropy = log_z - ez / z;
+    *max_out = max;
+    return log_z;
+}
+
 void pl_gelu_new(float *x, size_t n) {
     const float k = 0.7978845608028654f;  // sqrt(2/pi)
     for (size_t i = 0; i < n; i++) {

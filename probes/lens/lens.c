@@ -83,10 +83,7 @@ int pl_logit_lens(pl_lens *out, const pl_model *m, const int32_t *ids, int n, in
         if (r == R - 1) memcpy(out->last_logits, logits, sizeof(float) * (size_t)n * V);
         for (int p = 0; p < n; p++) {
             float *l = logits + (size_t)p * V;
-            float mx = l[0];
-            for (int v = 1; v < V; v++) mx = fmaxf(mx, l[v]);
-            double z = 0;
-            for (int v = 0; v < V; v++) z += exp((double)l[v] - mx);
+            double mx, log_z = pl_logsumexp(l, NULL, V, &mx, NULL);
             int32_t *ti = out->top_ids + ((size_t)r * n + p) * top_k;
             float *tp = out->top_probs + ((size_t)r * n + p) * top_k;
             // Partial selection: top_k is small.
@@ -98,13 +95,13 @@ int pl_logit_lens(pl_lens *out, const pl_model *m, const int32_t *ids, int n, in
                     if (!taken && (best < 0 || l[v] > l[best])) best = v;
                 }
                 ti[k] = best;
-                tp[k] = (float)(exp((double)l[best] - mx) / z);
+                tp[k] = (float)exp((double)l[best] - mx - log_z);
             }
             if (target >= 0) {
                 int above = 0;
                 for (int v = 0; v < V; v++) above += l[v] > l[target];
                 out->target_rank[(size_t)r * n + p] = above + 1;
-                out->target_prob[(size_t)r * n + p] = (float)(exp((double)l[target] - mx) / z);
+                out->target_prob[(size_t)r * n + p] = (float)exp((double)l[target] - mx - log_z);
             }
         }
     }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "runtime/base/rng.h"
 #include "runtime/base/error.h"
 
@@ -183,10 +184,8 @@ static void probs_from_params(float *probs, float *w, const double *params, cons
     }
     for (int64_t i = 0; i < n; i++) {
         float *row = probs + i * k;
-        double zmax = -INFINITY, sum = 0;
-        for (int c = 0; c < k; c++) zmax = fmax(zmax, row[c] + b[c]);
-        for (int c = 0; c < k; c++) sum += exp(row[c] + b[c] - zmax);
-        for (int c = 0; c < k; c++) row[c] = (float)(exp(row[c] + b[c] - zmax) / sum);
+        double zmax, log_z = pl_logsumexp(row, b, k, &zmax, NULL);
+        for (int c = 0; c < k; c++) row[c] = (float)exp(row[c] + b[c] - zmax - log_z);
     }
 }
 

@@ -1,5 +1,6 @@
 #include "probes/linear/logreg.h"
 
+#include "kernels/kernels.h"
 #include "probes/linear/logreg_fused.h"
 
 #include <cblas.h>
@@ -222,11 +223,7 @@ static double logreg_eval_sgemm(double *grad, const double *params, void *ctx) {
             zi[0] = (float)gi;
             if (gb) gb[0] += gi;
         } else {
-            double zmax = -INFINITY;
-            for (int c = 0; c < n_out; c++) zmax = fmax(zmax, zi[c] + b[c]);
-            double sum = 0;
-            for (int c = 0; c < n_out; c++) sum += exp(zi[c] + b[c] - zmax);
-            double lse = zmax + log(sum);
+            double zmax, log_z = pl_logsumexp(zi, b, n_out, &zmax, NULL), lse = zmax + log_z;
             loss += wi * (lse - (zi[yi] + b[yi]));
             for (int c = 0; c < n_out; c++) {
                 double gi = wi * (exp(zi[c] + b[c] - lse) - (c == yi)) * inv_n;
@@ -434,10 +431,8 @@ int pl_probe_predict_proba(float *probs, const pl_probe *probe, const float *x, 
     if (probe_logits(probs, probe, x, n)) return -1;
     for (int64_t i = 0; i < n; i++) {
         float *row = probs + i * k;
-        double zmax = -INFINITY, sum = 0;
-        for (int c = 0; c < k; c++) zmax = fmax(zmax, row[c]);
-        for (int c = 0; c < k; c++) sum += exp(row[c] - zmax);
-        for (int c = 0; c < k; c++) row[c] = (float)(exp(row[c] - zmax) / sum);
+        double zmax, log_z = pl_logsumexp(row, NULL, k, &zmax, NULL);
+        for (int c = 0; c < k; c++) row[c] = (float)exp(row[c] - zmax - log_z);
     }
     return 0;
 }
