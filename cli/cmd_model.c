@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "runtime/base/error.h"
 #include "runtime/base/npy.h"
+#include "runtime/cache.h"
 #include "runtime/hooks.h"
 #include "runtime/session.h"
 #include "runtime/tokenizer/tokenizer.h"
@@ -233,55 +234,6 @@ quiet:
 }
 
 // ---------------------------------------------------------------- run
-typedef struct {
-    char name[96];
-    int ndim;
-    int64_t shape[4];  // full-run shape
-    float *data;
-} dump_buffer;
-
-typedef struct {
-    dump_buffer *bufs;
-    int n, cap;
-    int T;  // total positions of the run
-} dump_ctx;
-
-// Collects each hook's rows into one full-run array (the forward pass may call in chunks).
-static void dump_hook(const pl_hook_event *ev, void *user) {
-    dump_ctx *c = user;
-    dump_buffer *b = NULL;
-    for (int i = 0; i < c->n; i++)
-        if (strcmp(c->bufs[i].name, ev->name) == 0) b = &c->bufs[i];
-    bool attention = ev->kind == PL_HOOK_ATTN_SCORES || ev->kind == PL_HOOK_PATTERN;
-    if (!b) {
-        if (c->n == c->cap) c->bufs = realloc(c->bufs, (size_t)(c->cap = c->cap ? 2 * c->cap : 64) * sizeof *c->bufs);
-        b = &c->bufs[c->n++];
-        memset(b, 0, sizeof *b);
-        snprintf(b->name, sizeof b->name, "%s", ev->name);
-        b->ndim = ev->ndim;
-        memcpy(b->shape, ev->shape, sizeof b->shape);
-        size_t total;
-        if (attention) {
-            b->shape[1] = b->shape[2] = c->T;
-            total = (size_t)b->shape[0] * c->T * c->T;
-        } else {
-            b->shape[0] = c->T;
-            total = (size_t)c->T * ev->row_size;
-        }
-        b->data = calloc(total, sizeof(float));
-        if (attention && ev->kind == PL_HOOK_ATTN_SCORES)
-            for (size_t i = 0; i < total; i++) b->data[i] = -INFINITY;
-    }
-    if (attention) {
-        for (int h = 0; h < ev->shape[0]; h++)
-            for (int i = 0; i < ev->n_pos; i++)
-                memcpy(b->data + ((size_t)h * c->T + ev->pos0 + i) * c->T,
-                       ev->data + ((size_t)h * ev->n_pos + i) * ev->n_ctx, sizeof(float) * ev->n_ctx);
-    } else {
-        memcpy(b->data + (size_t)ev->pos0 * ev->row_size, ev->data, sizeof(float) * (size_t)ev->n_pos * ev->row_size);
-    }
-}
-
 // mkdir -p
 static int make_dirs(const char *dir) {
     char path[2048];
@@ -318,32 +270,21 @@ int cmd_run(int argc, char **argv) {
     pl_model *m;
     if (pl_model_load(path, &m) != 0) return cli_fail();
     int32_t *ids = NULL;
-    pl_session *s = NULL;
-    pl_hooks *hooks = pl_hooks_new(&m->config);
-    dump_ctx dc = {0};
+    pl_cache cache = {0};
     int rc = 1;
     int n = cli_prompt_ids(m, prompt, token_ids, &ids);
-    if (n < 0) goto done;
-    dc.T = n;
-    if (pl_hooks_add(hooks, pattern, dump_hook, &dc) < 0) goto done;
-    if (make_dirs(dir) != 0) goto done;
-    if (pl_session_new(m, n, &s) != 0) goto done;
-    pl_session_set_hooks(s, hooks);
-    const float *logits;
-    if (pl_forward(s, ids, n, &logits) != 0) goto done;
-    for (int i = 0; i < dc.n; i++) {
+    if (n < 0 || pl_run_with_cache(m, ids, n, pattern, &cache) != 0 || make_dirs(dir) != 0) goto done;
+    for (int i = 0; i < cache.n; i++) {
+        const pl_cached_hook *h = &cache.hooks[i];
         char file[2048];
-        snprintf(file, sizeof file, "%s/%s.npy", dir, dc.bufs[i].name);
-        if (pl_npy_write_f32(file, dc.bufs[i].data, dc.bufs[i].ndim, dc.bufs[i].shape) != 0) goto done;
+        snprintf(file, sizeof file, "%s/%s.npy", dir, h->name);
+        if (pl_npy_write_f32(file, h->data, h->ndim, h->shape) != 0) goto done;
     }
-    fprintf(stderr, "wrote %d hook arrays for %d tokens to %s\n", dc.n, n, dir);
+    fprintf(stderr, "wrote %d hook arrays for %d tokens to %s\n", cache.n, n, dir);
     rc = 0;
 done:
     if (rc) cli_fail();
-    for (int i = 0; i < dc.n; i++) free(dc.bufs[i].data);
-    free(dc.bufs);
-    pl_session_free(s);
-    pl_hooks_free(hooks);
+    pl_cache_free(&cache);
     free(ids);
     pl_model_free(m);
     return rc;

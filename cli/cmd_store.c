@@ -46,7 +46,8 @@ static void trace_help(FILE *out) {
             "  --max-new N          tokens to generate at most (default 64)\n"
             "  --limit N            trace only the first N examples\n"
             "  --temperature T      0 = greedy (default); --seed S for sampling\n"
-            "  --skip-bad           skip dataset lines that do not parse (warned) instead of failing\n"
+            "  --skip-bad           skip dataset lines that do not parse and prompts longer than the context\n"
+            "                       (warned, counted in the summary) instead of failing\n"
             "  --no-progress        no progress bar\n");
 }
 
@@ -119,6 +120,7 @@ int cmd_trace(int argc, char **argv) {
     }
     o.dataset_path = dataset;
     o.check = pl_trace_check_cot;
+    o.skip_bad = skip_bad;
     o.stop = &stop_requested;
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint;  // no SA_RESTART: a blocking call returns and we notice the flag
@@ -133,8 +135,11 @@ int cmd_trace(int argc, char **argv) {
         pl_print_error();
         goto done;
     }
-    fprintf(stderr, "%s: traced %d run%s (%d skipped as already complete), %d correct, %.1f MB of tensors, %.1f s\n",
-            store_path, st.n_traced, st.n_traced == 1 ? "" : "s", st.n_skipped, st.n_correct, st.tensor_bytes / 1e6, st.seconds);
+    char unfit[64] = "";
+    if (st.n_unfit) snprintf(unfit, sizeof unfit, ", %d too long for the context", st.n_unfit);
+    fprintf(stderr, "%s: traced %d run%s (%d skipped as already complete%s), %d correct, %.1f MB of tensors, %.1f s\n",
+            store_path, st.n_traced, st.n_traced == 1 ? "" : "s", st.n_skipped, unfit, st.n_correct, st.tensor_bytes / 1e6,
+            st.seconds);
     if (st.interrupted) {
         fprintf(stderr, "probelab: interrupted; the run in progress was dropped. Rerun the same command to resume.\n");
         status = 130;

@@ -13,6 +13,7 @@
 #include "runtime/model/model.h"
 #include "runtime/session.h"
 #include "runtime/tokenizer/tokenizer.h"
+#include "runtime/trace/trace.h"
 #include "runtime/train/train.h"
 
 #define MAX_TASKS 8
@@ -88,51 +89,19 @@ static int parse_tasks(const char *list, long lo, long hi, task_mix *mix) {
 
 // ---- probelab train eval: greedy accuracy per task and difficulty ----
 
-typedef struct {
-    int n, correct, steps_checked, steps_valid, sound;
-} eval_cell;
-
-// Greedy-decode n examples of one task and difficulty and check them with pl_check_cot.
+// Greedy-decode n examples of one task and difficulty and check them (trace's generate step).
 static int eval_cell_run(pl_session *s, const pl_model *m, const char *task, int difficulty, int n, uint64_t seed,
-                         eval_cell *cell) {
+                         pl_trace_tally *cell) {
     pl_dataset ds;
     if (pl_task_generate(&ds, task, n, seed, difficulty, difficulty)) return -1;
-    memset(cell, 0, sizeof *cell);
-    pl_sample_params p = pl_sample_defaults();
-    p.temperature = 0;
     const char *stops[] = {"\n"};
-    p.stop_strings = stops;
-    p.n_stop_strings = 1;
-    int rc = 0;
-    for (int i = 0; i < ds.n && rc == 0; i++) {
-        const pl_example *e = &ds.items[i];
-        int32_t *ids = NULL;
-        int n_prompt = pl_tokenizer_encode(m->tokenizer, e->prompt, true, &ids);
-        if (n_prompt < 0) {
-            rc = -1;
-            break;
-        }
-        p.max_new = pl_session_max_ctx(s) - n_prompt;
-        pl_generation g;
-        if (p.max_new < 1 || pl_generate(s, ids, n_prompt, &p, NULL, NULL, &g)) {
-            free(ids);
-            rc = p.max_new < 1 ? pl_fail("%s: prompt longer than the context", e->id) : -1;
-            break;
-        }
-        char *text = pl_tokenizer_decode(m->tokenizer, g.ids, g.n);
-        pl_cot_check c;
-        if (!text || pl_check_cot(&c, e, text)) rc = -1;
-        if (rc == 0) {
-            cell->n++;
-            cell->correct += c.correct;
-            cell->steps_checked += c.steps_checked;
-            cell->steps_valid += c.steps_checked && c.steps_valid;
-            cell->sound += pl_cot_classify(&c) == PL_COT_SOUND;
-        }
-        free(text);
-        free(ids);
-        pl_generation_free(&g);
-    }
+    pl_trace_step_opts o = {.sampling = pl_sample_defaults()};
+    o.sampling.temperature = 0;
+    o.sampling.max_new = 0;  // up to the context
+    o.sampling.stop_strings = stops;
+    o.sampling.n_stop_strings = 1;
+    int rc = pl_trace_eval(cell, s, m->tokenizer, &ds, &o);
+    if (rc == 0 && cell->n_unfit) rc = pl_fail("%s difficulty %d: %d prompts longer than the context", task, difficulty, cell->n_unfit);
     pl_dataset_free(&ds);
     return rc;
 }
@@ -176,7 +145,7 @@ static int train_eval(int argc, char **argv) {
     int rc = 0;
     for (int k = 0; k < mix.n && rc == 0; k++)
         for (int d = mix.lo[k]; d <= mix.hi[k]; d++) {
-            eval_cell c;
+            pl_trace_tally c;
             if (eval_cell_run(s, m, mix.names[k], d, (int)n, (uint64_t)seed, &c)) {
                 rc = 1;
                 break;

@@ -300,11 +300,58 @@ static void record_star_means_every_recordable_hook(void **state) {
     pl_store_close(s);
 }
 
+// Defect: one prompt longer than the context aborted the whole trace, even with --skip-bad.
+// With --skip-bad it is skipped (warned, counted in the summary); without it the trace stops with
+// a one-line error naming the example.
+static void long_prompt_skipped_with_skip_bad(void **state) {
+    const char *bin = test_probelab_bin();
+    const char *model_path = test_shared_path("models/stories260K.gguf");
+    char path[600], db[600], cmd[4096], *out;
+    snprintf(path, sizeof path, "%s/long.jsonl", dir);
+    snprintf(db, sizeof db, "%s/long.db", dir);
+    int ctx = model->config.context_length;
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"id\":\"a\",\"task\":\"arith\",\"prompt\":\"Q:1+1=?\",\"cot\":\"\",\"answer\":\"2\"}\n");
+    fprintf(f, "{\"id\":\"too-long\",\"task\":\"arith\",\"prompt\":\"");
+    for (int i = 0; i < ctx; i++) fputs("Q:1+1 ", f);  // far more tokens than the context holds
+    fprintf(f, "\",\"cot\":\"\",\"answer\":\"2\"}\n");
+    fprintf(f, "{\"id\":\"c\",\"task\":\"arith\",\"prompt\":\"Q:2+2=?\",\"cot\":\"\",\"answer\":\"4\"}\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s trace %s --dataset %s --store %s --max-new 4 --no-progress", bin, model_path, path, db);
+    assert_int_equal(run_cmd(cmd, &out) != 0, 1);
+    printf("without --skip-bad: %s", out);
+    assert_non_null(strstr(out, "example 2 (too-long): prompt of "));
+    assert_non_null(strstr(out, "does not fit the context"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s trace %s --dataset %s --store %s --max-new 4 --no-progress --skip-bad", bin, model_path,
+             path, db);
+    assert_int_equal(run_cmd(cmd, &out), 0);
+    printf("with --skip-bad: %s", out);
+    assert_non_null(strstr(out, "warning: example 2 (too-long)"));
+    assert_non_null(strstr(out, "1 too long for the context"));
+    free(out);
+    pl_store *s;
+    assert_int_equal(pl_store_open(&s, db, PL_STORE_READ), 0);
+    pl_run_filter rf = pl_run_filter_complete();
+    pl_run_info *runs;
+    int n;
+    assert_int_equal(pl_store_list_runs(s, &rf, &runs, &n), 0);
+    assert_int_equal(n, 2);  // examples 1 and 3
+    char ex[64];
+    assert_int_equal(pl_store_get_label(s, runs[0].id, "example", ex, sizeof ex), 1);
+    assert_string_equal(ex, "a");
+    assert_int_equal(pl_store_get_label(s, runs[1].id, "example", ex, sizeof ex), 1);
+    assert_string_equal(ex, "c");
+    free(runs);
+    pl_store_close(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(traced_values_match_recomputation),
         cmocka_unit_test(cli_commands_and_bad_input),
         cmocka_unit_test(record_star_means_every_recordable_hook),
+        cmocka_unit_test(long_prompt_skipped_with_skip_bad),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -86,6 +86,82 @@ static const char *base_name(const char *path) {
     return slash ? slash + 1 : path;
 }
 
+int pl_trace_fail_example(int index, const pl_example *e) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", pl_errmsg());  // pl_fail formats into the buffer pl_errmsg reads
+    return pl_fail("example %d (%s): %s", index + 1, e->id && e->id[0] ? e->id : "?", why);
+}
+
+int pl_trace_encode(const pl_tokenizer *tok, const pl_example *e, int index, int max_ctx, int32_t **ids) {
+    *ids = NULL;
+    int n = pl_tokenizer_encode(tok, e->prompt ? e->prompt : "", true, ids);
+    if (n < 0) return pl_trace_fail_example(index, e);
+    if (n == 0 || n >= max_ctx) {
+        free(*ids);
+        *ids = NULL;
+        pl_fail("example %d (%s): prompt of %d tokens does not fit the context (%d)", index + 1, e->id ? e->id : "?", n,
+                max_ctx);
+        return 0;
+    }
+    return n;
+}
+
+int pl_trace_generate(pl_trace_step *out, pl_session *sess, const pl_tokenizer *tok, const pl_example *e,
+                      const int32_t *ids, int n_prompt, const pl_trace_step_opts *o) {
+    memset(out, 0, sizeof *out);
+    if (pl_generate(sess, ids, n_prompt, &o->sampling, o->on_token, o->user, &out->gen) != 0) return -1;
+    const pl_generation *gen = &out->gen;
+    // pl_generate samples the last token without running it; run it so every token has activations.
+    const float *unused;
+    if (o->run_last && gen->n > 0 && pl_session_n_past(sess) < pl_session_max_ctx(sess) &&
+        pl_forward(sess, &gen->ids[gen->n - 1], 1, &unused) != 0)
+        goto fail;
+    size_t need = 1;
+    for (int k = 0; k < gen->n; k++) {
+        size_t len;
+        if (pl_tokenizer_piece_bytes(tok, gen->ids[k], &len)) need += len;
+    }
+    out->text = malloc(need);
+    if (!out->text) {
+        pl_fail("out of memory");
+        goto fail;
+    }
+    size_t len_text = 0;
+    for (int k = 0; k < gen->n; k++) {
+        size_t len;
+        const char *piece = pl_tokenizer_piece_bytes(tok, gen->ids[k], &len);
+        if (piece) memcpy(out->text + len_text, piece, len), len_text += len;
+    }
+    out->text[len_text] = '\0';
+    // The generated text before the answer prefix is the chain of thought; the token in which the
+    // prefix starts, and every token after it, is the answer.
+    const char *at = strstr(out->text, o->answer_prefix && o->answer_prefix[0] ? o->answer_prefix : PL_ANSWER_PREFIX);
+    out->n_cot = gen->n;
+    if (at) {
+        size_t ans_at = (size_t)(at - out->text), end = 0;
+        for (int k = 0; k < gen->n; k++) {
+            size_t len;
+            if (pl_tokenizer_piece_bytes(tok, gen->ids[k], &len)) end += len;
+            if (end > ans_at) {
+                out->n_cot = k;
+                break;
+            }
+        }
+    }
+    (void)e;
+    return 0;
+fail:
+    pl_trace_step_free(out);
+    return -1;
+}
+
+void pl_trace_step_free(pl_trace_step *st) {
+    if (!st) return;
+    pl_generation_free(&st->gen);
+    free(st->text);
+    memset(st, 0, sizeof *st);
+}
+
 int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, const pl_dataset *d, const pl_trace_opts *o) {
     memset(stats, 0, sizeof *stats);
     double t0 = pl_now_sec();
@@ -153,7 +229,7 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
     prompt_scores ps = {0};
     int32_t *ids = NULL;
     pl_token_row *rows = NULL;
-    char *text = NULL;
+    pl_trace_step step = {0};
     int status = -1;
     if (pl_session_new(m, 0, &sess) != 0) goto done;
     hooks = pl_hooks_new(&m->config);
@@ -169,6 +245,8 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
     pl_session_set_hooks(sess, hooks);
     int max_ctx = pl_session_max_ctx(sess);
     bool draw = o->progress && isatty(2);
+    gen_ctx g = {.stop = o->stop};
+    pl_trace_step_opts so = {.sampling = sp, .run_last = true, .on_token = on_token, .user = &g};
     for (int i = 0; i < n; i++) {
         if (o->stop && *o->stop) {
             stats->interrupted = true;
@@ -183,15 +261,19 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
         const pl_example *e = &d->items[i];
         free(ids);
         ids = NULL;
-        int n_prompt = pl_tokenizer_encode(tok, e->prompt ? e->prompt : "", true, &ids);
-        if (n_prompt < 0) {
-            pl_fail("example %d (%s): %s", i + 1, e->id ? e->id : "?", pl_errmsg());
-            goto done;
-        }
-        if (n_prompt == 0 || n_prompt >= max_ctx) {
-            pl_fail("example %d (%s): prompt of %d tokens does not fit the context (%d)", i + 1, e->id ? e->id : "?",
-                       n_prompt, max_ctx);
-            goto done;
+        int n_prompt = pl_trace_encode(tok, e, i, max_ctx, &ids);
+        if (n_prompt < 0) goto done;
+        if (n_prompt == 0) {  // does not fit the context
+            if (!o->skip_bad) {
+                char why[1024];
+                snprintf(why, sizeof why, "%s", pl_errmsg());
+                pl_fail("%s (--skip-bad skips such examples)", why);
+                goto done;
+            }
+            if (draw) fputc('\n', stderr);
+            fprintf(stderr, "probelab: warning: %s; skipped\n", pl_errmsg());
+            stats->n_unfit++;
+            continue;
         }
         float *lp = realloc(ps.logprob, sizeof(float) * (size_t)n_prompt);
         float *en = realloc(ps.entropy, sizeof(float) * (size_t)n_prompt);
@@ -205,81 +287,41 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
         ps.n_prompt = n_prompt;
         for (int p = 0; p < n_prompt; p++) ps.logprob[p] = ps.entropy[p] = NAN;
         if (pl_recorder_begin_run(rec, model_id, example_ids[i], params, n_prompt) != 0) goto done;
-        gen_ctx g = {.stop = o->stop};
-        pl_generation gen;
-        if (pl_generate(sess, ids, n_prompt, &sp, on_token, &g, &gen) != 0) {
-            pl_fail("example %d (%s): %s", i + 1, e->id ? e->id : "?", pl_errmsg());
+        pl_trace_step_free(&step);
+        if (pl_trace_generate(&step, sess, tok, e, ids, n_prompt, &so) != 0) {
+            pl_trace_fail_example(i, e);
             pl_recorder_abort_run(rec);
             goto done;
         }
         if (o->stop && *o->stop) {  // Ctrl-C mid-generation: the run is dropped, never half-complete
-            pl_generation_free(&gen);
             pl_recorder_abort_run(rec);
             stats->interrupted = true;
             break;
         }
-        // pl_generate samples the last token without running it; run it so every token has activations.
-        const float *unused;
-        if (gen.n > 0 && pl_session_n_past(sess) < max_ctx &&
-            pl_forward(sess, &gen.ids[gen.n - 1], 1, &unused) != 0) {
-            pl_fail("example %d: %s", i + 1, pl_errmsg());
-            pl_generation_free(&gen);
-            pl_recorder_abort_run(rec);
-            goto done;
-        }
-        // Tokens with segments: generated text before "A:" is the chain of thought; the token that
-        // starts the answer prefix and everything after it is the answer.
-        int n_tok = n_prompt + gen.n;
+        const pl_generation *gen = &step.gen;
+        int n_tok = n_prompt + gen->n;
         pl_token_row *grown_rows = realloc(rows, sizeof *rows * (size_t)n_tok);
-        size_t text_need = 1;
-        for (int k = 0; k < gen.n; k++) {
-            size_t len;
-            if (pl_tokenizer_piece_bytes(tok, gen.ids[k], &len)) text_need += len;
-        }
-        char *grown_text = realloc(text, text_need);
-        if (grown_rows) rows = grown_rows;
-        if (grown_text) text = grown_text;
-        if (!grown_rows || !grown_text) {
-            pl_generation_free(&gen);
+        if (!grown_rows) {
             pl_fail("%s: out of memory", pl_store_path(s));
             goto done;
         }
-        size_t text_len = 0;
-        int *tok_end = malloc(sizeof(int) * (size_t)(gen.n > 0 ? gen.n : 1));
-        if (!tok_end) {
-            pl_generation_free(&gen);
-            pl_fail("%s: out of memory", pl_store_path(s));
-            goto done;
-        }
-        for (int k = 0; k < gen.n; k++) {
-            size_t len;
-            const char *piece = pl_tokenizer_piece_bytes(tok, gen.ids[k], &len);
-            if (!piece) len = 0;
-            memcpy(text + text_len, piece, len);
-            text_len += len;
-            tok_end[k] = (int)text_len;
-        }
-        text[text_len] = '\0';
-        const char *ans = strstr(text, PL_ANSWER_PREFIX);
-        int ans_at = ans ? (int)(ans - text) : -1;
+        rows = grown_rows;
         for (int p = 0; p < n_prompt; p++) {
             rows[p] = (pl_token_row){.id = ids[p], .segment = PL_SEG_PROMPT, .logprob = ps.logprob[p], .entropy = ps.entropy[p]};
             copy_piece(rows[p].piece, tok, ids[p]);
         }
-        for (int k = 0; k < gen.n; k++) {
+        for (int k = 0; k < gen->n; k++) {
             pl_token_row *t = &rows[n_prompt + k];
-            *t = (pl_token_row){.id = gen.ids[k], .logprob = gen.logprobs[k], .entropy = gen.entropies[k]};
-            t->segment = ans_at >= 0 && tok_end[k] > ans_at ? PL_SEG_ANSWER : PL_SEG_COT;
-            copy_piece(t->piece, tok, gen.ids[k]);
+            *t = (pl_token_row){.id = gen->ids[k], .logprob = gen->logprobs[k], .entropy = gen->entropies[k]};
+            t->segment = k >= step.n_cot ? PL_SEG_ANSWER : PL_SEG_COT;
+            copy_piece(t->piece, tok, gen->ids[k]);
         }
-        free(tok_end);
         pl_label labels[32];
         int n_labels = 0;
         if (o->check) {
-            n_labels = o->check(labels, 28, e, text, o->check_user);
+            n_labels = o->check(labels, 28, e, step.text, o->check_user);
             if (n_labels < 0) {
-                pl_fail("example %d (%s): %s", i + 1, e->id ? e->id : "?", pl_errmsg());
-                pl_generation_free(&gen);
+                pl_trace_fail_example(i, e);
                 pl_recorder_abort_run(rec);
                 goto done;
             }
@@ -290,20 +332,19 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
             {.key = "difficulty", .num = e->difficulty},
             {.key = "example", .is_text = true},
             {.key = "stop", .is_text = true},
-            {.key = "n_generated", .num = gen.n},
+            {.key = "n_generated", .num = gen->n},
         };
         snprintf(extra[0].text, sizeof extra[0].text, "%s", e->task ? e->task : "");
         snprintf(extra[2].text, sizeof extra[2].text, "%s", e->id ? e->id : "");
-        snprintf(extra[3].text, sizeof extra[3].text, "%s", stop_names[gen.stop]);
+        snprintf(extra[3].text, sizeof extra[3].text, "%s", stop_names[gen->stop]);
         for (int k = 0; k < 5; k++) labels[n_labels++] = extra[k];
         for (int k = 0; k < n_labels; k++)
             if (strcmp(labels[k].key, "correct") == 0 && labels[k].num == 1) stats->n_correct++;
-        pl_generation_free(&gen);
-        if (pl_recorder_end_run(rec, rows, n_tok, labels, n_labels, text) != 0) goto done;
+        if (pl_recorder_end_run(rec, rows, n_tok, labels, n_labels, step.text) != 0) goto done;
         stats->n_traced++;
-        if (draw) progress(stats->n_traced + stats->n_skipped, n, t0, false);
+        if (draw) progress(stats->n_traced + stats->n_skipped + stats->n_unfit, n, t0, false);
     }
-    if (draw) progress(stats->n_traced + stats->n_skipped, n, t0, true);
+    if (draw) progress(stats->n_traced + stats->n_skipped + stats->n_unfit, n, t0, true);
     status = 0;
 done:
     if (rec) {
@@ -316,7 +357,7 @@ done:
     free(ps.entropy);
     free(ids);
     free(rows);
-    free(text);
+    pl_trace_step_free(&step);
     free(params);
     free(example_ids);
     stats->seconds = pl_now_sec() - t0;

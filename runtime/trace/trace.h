@@ -16,6 +16,7 @@
 #include "runtime/session.h"
 #include "runtime/store/recorder.h"
 #include "runtime/store/store.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 // Fill up to max_labels labels for one generated continuation; return how many (or -1 on error).
 typedef int (*pl_trace_check_fn)(pl_label *labels, int max_labels, const pl_example *e, const char *generated,
@@ -33,6 +34,8 @@ typedef struct {
     void *check_user;
     const char *dataset_path;   // recorded in the datasets table (name, sha256)
     size_t queue_bytes;         // writer queue bound (0 = default)
+    bool skip_bad;              // an example whose prompt does not fit the context is skipped (warned
+                                // on stderr, counted in n_unfit) instead of failing the trace
 } pl_trace_opts;
 
 pl_trace_opts pl_trace_defaults(void);
@@ -54,12 +57,60 @@ int pl_trace_check_cot(pl_label *labels, int max_labels, const pl_example *e, co
 typedef struct {
     int n_examples;     // examples considered (after limit)
     int n_skipped;      // already complete in the store
+    int n_unfit;        // skipped (skip_bad) because the prompt does not fit the context
     int n_traced;       // traced now
     int n_correct;      // of those, label correct = 1
     bool interrupted;   // stopped by the flag
     double seconds;
     int64_t tensor_bytes;
 } pl_trace_stats;
+
+// ---- one example: the generate step that trace and `train eval` share ----------------------
+
+// pl_fail with "example N (ID): " before the current pl_errmsg(); returns -1.
+int pl_trace_fail_example(int index, const pl_example *e);
+// Tokenize example e (number index, for messages) with BOS. Returns the prompt length; 0 if the
+// prompt is empty or does not fit a context of max_ctx tokens (pl_errmsg names the example and
+// the sizes; *ids is NULL); -1 on failure. The caller frees *ids.
+int pl_trace_encode(const pl_tokenizer *tok, const pl_example *e, int index, int max_ctx, int32_t **ids);
+
+typedef struct {
+    pl_sample_params sampling;  // stop strings included
+    const char *answer_prefix;  // splits the chain of thought from the answer (NULL = PL_ANSWER_PREFIX)
+    bool run_last;              // run the last generated token through the model too, so hooks see
+                                // every token (pl_generate samples it without running it)
+    pl_token_fn on_token;       // may be NULL; returning false stops the generation
+    void *user;
+} pl_trace_step_opts;
+
+typedef struct {
+    pl_generation gen;  // generated ids, logprobs, entropies and the stop reason
+    char *text;         // the generated text (the tokens' bytes), NUL-terminated
+    int n_cot;          // generated tokens [0, n_cot) are the chain of thought, [n_cot, gen.n) the
+                        // answer (from the token in which the answer prefix starts)
+} pl_trace_step;
+
+// Generate the continuation of a prompt (ids from pl_trace_encode) on sess and split it into chain
+// of thought and answer. Fills *out (pl_trace_step_free); returns 0 or -1 (pl_errmsg).
+int pl_trace_generate(pl_trace_step *out, pl_session *sess, const pl_tokenizer *tok, const pl_example *e,
+                      const int32_t *ids, int n_prompt, const pl_trace_step_opts *o);
+void pl_trace_step_free(pl_trace_step *st);
+
+// Generate and check examples without a store (`probelab train eval`): each example of d through
+// pl_trace_generate with the sampling in o, then pl_trace_check_cot; returns the labels' tallies.
+typedef struct {
+    int n;              // examples checked
+    int n_unfit;        // skipped: the prompt does not fit the context
+    int correct;        // label correct = 1
+    int steps_checked;  // the task has a step checker (label steps_valid present)
+    int steps_valid;    // steps_valid = 1
+    int sound;          // class = sound
+} pl_trace_tally;
+// max_new <= 0 in sampling generates up to the context. Returns 0 or -1 (pl_errmsg).
+int pl_trace_eval(pl_trace_tally *out, pl_session *sess, const pl_tokenizer *tok, const pl_dataset *d,
+                  const pl_trace_step_opts *o);
+
+// ---- a dataset into a store ------------------------------------------------------------------
 
 // Trace examples of d with model m into store s (opened PL_STORE_WRITE). Returns 0 (also when
 // interrupted: see stats->interrupted) or -1 with pl_errmsg() set.
