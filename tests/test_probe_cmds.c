@@ -156,7 +156,8 @@ static void test_apply_matches_hand_softmax(void **state) {
 
 static char *run_cli(const char *args, int *status) {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", test_probelab_bin(), args);
+    if (snprintf(cmd, sizeof cmd, "%s %s 2>&1", test_probelab_bin(), args) >= (int)sizeof cmd)
+        fail_msg("command too long: %s", args);
     char *out = NULL;
     *status = test_run(cmd, &out);
     return out ? out : strdup("");

@@ -27,7 +27,7 @@ static void remove_store(const char *path) {
     char p[1200];
     const char *suffix[] = {"", "-wal", "-shm", "-journal"};
     for (int i = 0; i < 4; i++) snprintf(p, sizeof p, "%s%s", path, suffix[i]), unlink(p);
-    snprintf(p, sizeof p, "%s-tensors", path);
+    if (snprintf(p, sizeof p, "%s-tensors", path) >= (int)sizeof p) return;  // not a folder this bench made
     char cmd[1300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);  // our own mkdtemp folder: no user text in it
     if (system(cmd) != 0) {

@@ -57,7 +57,7 @@ static int read_vocab(hf_parts *p, json_t *model, json_t *added) {
     if (!json_is_object(vocab)) return pl_fail("%s: model.vocab is missing or not an object", p->path);
     if (json_object_size(vocab) == 0) return pl_fail("%s: model.vocab is empty", p->path);
     if (added && !json_is_array(added)) return pl_fail("%s: added_tokens is not an array", p->path);
-    int32_t max_id = -1, id;
+    int32_t max_id = -1, id = -1;  // read_id sets id before every use; -O3 cannot see that
     const char *key;
     json_t *v;
     json_object_foreach(vocab, key, v) {
