@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "kernels/cpu/layers.h"
+#include "kernels/kernels.h"
 
 #define TOL 1e-4
 
@@ -385,12 +386,41 @@ static void test_bce(void **state) {
     free(c.z), free(c.losses), free(z), free(losses), free(dz);
 }
 
+// The SIMD level follows the CPU (cpuid through GCC's builtins, the independent check here), in any
+// build: a portable build on an AVX-512 machine runs the AVX-512 kernels. Lower levels can be forced
+// and the highest is capped at what the CPU has.
+static void test_simd_dispatch(void **state) {
+    pl_simd_level want = PL_SIMD_PORTABLE;
+#ifdef PL_SIMD_X86
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) want = PL_SIMD_AVX512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        want = PL_SIMD_AVX2;
+#endif
+    const char *forced = getenv("PL_SIMD");
+    pl_simd_level got = pl_simd_level_get();
+    printf("SIMD path: %s (level %s, CPU has %s, PL_SIMD=%s)\n", pl_simd_path(), pl_simd_level_name(got),
+           pl_simd_level_name(want), forced ? forced : "(unset)");
+    if (!forced) assert_int_equal(got, want);
+    const char *path = pl_simd_path();
+#ifdef PL_NATIVE_BUILD
+    assert_non_null(strstr(path, "native (-march=native)"));
+#else
+    assert_null(strstr(path, "native"));
+#endif
+    assert_non_null(strstr(path, got == PL_SIMD_PORTABLE ? "portable" : pl_simd_level_name(got)));
+    assert_int_equal(pl_simd_level_set(PL_SIMD_PORTABLE), PL_SIMD_PORTABLE);
+    assert_int_equal(pl_simd_level_get(), PL_SIMD_PORTABLE);
+    assert_non_null(strstr(pl_simd_path(), "portable"));
+    assert_int_equal(pl_simd_level_set(PL_SIMD_AVX512), want);  // capped
+    pl_simd_level_set(got);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_embedding), cmocka_unit_test(test_rmsnorm),      cmocka_unit_test(test_linear),
         cmocka_unit_test(test_rope),      cmocka_unit_test(test_attention),    cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_residual),  cmocka_unit_test(test_crossentropy), cmocka_unit_test(test_pooling),
-        cmocka_unit_test(test_bce),
+        cmocka_unit_test(test_bce),       cmocka_unit_test(test_simd_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "probes/linear/cv.h"
 #include "probes/linear/evaluate.h"
 #include "probes/linear/lbfgs.h"
@@ -199,19 +200,26 @@ static void check_fused(int64_t n, int d, int k, int binary, int weighted) {
 static void test_multinomial_gradient(void **state) { check_gradient(0); }
 static void test_binary_gradient(void **state) { check_gradient(1); }
 
+// Every SIMD path this CPU has (run-time dispatch: the portable build runs AVX-512 code too).
 static void test_fused_kernel(void **state) {
-    check_fused(1500, 100, 7, 0, 0);  // d = 100: 16- and 32-column tails; k = 7: a 4-tile and 3 singles
-    check_fused(1500, 100, 7, 0, 1);
-    check_fused(2003, 37, 2, 1, 1);   // binary, d < 64: blocks of 1024 rows, a partial second block
-    check_fused(700, 512, 10, 0, 0);  // the benchmark's shape
-    check_fused(50, 3, 5, 0, 1);      // fewer rows than a block, fewer columns than a vector
-    check_fused(900, 45, 13, 0, 1);   // output tiles 5 + 4 + 4 forward, 7 + 6 backward
-    check_fused(300, 20, 17, 0, 0);   // more than 16 classes: the scalar softmax
+    pl_simd_level best = pl_simd_level_get();
+    for (int level = best; level >= PL_SIMD_PORTABLE; level--) {
+        assert_int_equal(pl_simd_level_set((pl_simd_level)level), level);
+        printf("SIMD path %s:\n", pl_simd_level_name((pl_simd_level)level));
+        check_fused(1500, 100, 7, 0, 0);  // d = 100: 16- and 32-column tails; k = 7: a 4-tile and 3 singles
+        check_fused(1500, 100, 7, 0, 1);
+        check_fused(2003, 37, 2, 1, 1);   // binary, d < 64: blocks of 1024 rows, a partial second block
+        check_fused(700, 512, 10, 0, 0);  // the benchmark's shape
+        check_fused(50, 3, 5, 0, 1);      // fewer rows than a block, fewer columns than a vector
+        check_fused(900, 45, 13, 0, 1);   // output tiles 5 + 4 + 4 forward, 7 + 6 backward
+        check_fused(300, 20, 17, 0, 0);   // more than 16 classes: the scalar softmax
+    }
+    pl_simd_level_set(best);
 }
 
 // Standardization in one pass over blocks matches a two-pass double computation, also for columns
 // whose mean is 10^4 times their spread (no cancellation), and over a row subset.
-static void test_standardize(void **state) {
+static void check_standardize(void) {
     const int64_t n = 1000;
     const int d = 21;
     float *x = malloc(sizeof(float) * n * d), *out = malloc(sizeof(float) * n * d);
@@ -244,6 +252,15 @@ static void test_standardize(void **state) {
                 assert_true(out[i * d + j] == (x[(subset ? rows[i] : i) * d + j] - mean[j]) / std[j]);
     }
     free(x), free(out);
+}
+
+static void test_standardize(void **state) {
+    pl_simd_level best = pl_simd_level_get();
+    for (int level = best; level >= PL_SIMD_PORTABLE; level--) {
+        printf("SIMD path %s:\n", pl_simd_level_name(pl_simd_level_set((pl_simd_level)level)));
+        check_standardize();
+    }
+    pl_simd_level_set(best);
 }
 
 static double rosenbrock(double *g, const double *x, void *ctx) {

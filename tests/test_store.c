@@ -719,8 +719,8 @@ static void sha256_known_vectors(void **state) {
     assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-// Internal conversions (runtime/store/store_internal.h), vectorized with F16C/AVX2 when built
-// for them: must agree bit for bit with the scalar reference in kernels/.
+// Internal conversions (runtime/store/store_internal.h), vectorized with F16C/AVX2 where the CPU
+// has them (run-time dispatch, any build): must agree bit for bit with the scalar reference in kernels/.
 void store_from_f32(void *out, const float *in, pl_dtype t, size_t n);
 void store_to_f32(float *out, const void *in, pl_dtype t, size_t n);
 

@@ -16,7 +16,8 @@ static pl_simd_level detected(void) {
     __builtin_cpu_init();
     // libgcc also checks (xgetbv) that the OS saves the wider registers before reporting these.
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return PL_SIMD_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return PL_SIMD_AVX2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        return PL_SIMD_AVX2;
 #endif
     return PL_SIMD_PORTABLE;
 }

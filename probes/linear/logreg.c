@@ -5,15 +5,17 @@
 
 #include <cblas.h>
 #include <math.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "kernels/kernels.h"
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
+
+#ifdef PL_SIMD_X86
+#include <immintrin.h>
+#endif
 
 // LAPACK (Debian's OpenBLAS exports it): Cholesky factorization and solve, column-major.
 extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
@@ -48,16 +50,15 @@ int64_t pl_first_non_finite(const float *x, int64_t n, int d) {
 
 #define STD_BLOCK 64  // rows per block of pl_standardize_fit: small enough to stay in L2 for its second pass
 
-#ifdef __AVX512F__
+#ifdef PL_SIMD_X86
+// AVX-512 versions, compiled for AVX-512 whatever the build targets and run only where
+// pl_simd_level_get() says the CPU has it.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,fma")
 static inline __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
-#endif
 
-// Per column of m rows: s[j] = Σ x (center NULL) or Σ (x - center[j])² (double), into s[d].
-// The first pass (center NULL) also prefetches the same columns of the next block's rows (up to
-// row n): strided reads down a column block would otherwise wait on memory for every row.
-static void block_moment(double *s, const double *center, const float *x, const int64_t *rows, int64_t r0, int m,
-                         int64_t n, int d) {
-#ifdef __AVX512F__
+static void block_moment_avx512(double *s, const double *center, const float *x, const int64_t *rows, int64_t r0,
+                                int m, int64_t n, int d) {
     // 16 columns at a time, accumulators in registers across the rows
     for (int j = 0; j < d; j += 16) {
         __mmask16 k = lane_mask(d - j);
@@ -78,7 +79,29 @@ static void block_moment(double *s, const double *center, const float *x, const 
         _mm512_mask_storeu_pd(s + j, klo, lo);
         if (khi) _mm512_mask_storeu_pd(s + j + 8, khi, hi);
     }
-#else
+}
+
+static void standardize_row_avx512(float *o, const float *row, const float *mean, const float *std, int d) {
+    for (int j = 0; j < d; j += 16) {  // the same IEEE subtract and divide as the scalar loop
+        __mmask16 k = lane_mask(d - j);
+        __m512 v = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + j), _mm512_maskz_loadu_ps(k, mean + j));
+        _mm512_mask_storeu_ps(o + j, k, _mm512_div_ps(v, _mm512_mask_loadu_ps(_mm512_set1_ps(1), k, std + j)));
+    }
+}
+#pragma GCC pop_options
+#endif
+
+// Per column of m rows: s[j] = Σ x (center NULL) or Σ (x - center[j])² (double), into s[d].
+// The first pass (center NULL) also prefetches the same columns of the next block's rows (up to
+// row n): strided reads down a column block would otherwise wait on memory for every row.
+static void block_moment(double *s, const double *center, const float *x, const int64_t *rows, int64_t r0, int m,
+                         int64_t n, int d) {
+#ifdef PL_SIMD_X86
+    if (pl_simd_level_get() >= PL_SIMD_AVX512) {
+        block_moment_avx512(s, center, x, rows, r0, m, n, d);
+        return;
+    }
+#endif
     memset(s, 0, sizeof(double) * (size_t)d);
     for (int i = 0; i < m; i++) {
         const float *row = x + (rows ? rows[r0 + i] : r0 + i) * (int64_t)d;
@@ -87,7 +110,6 @@ static void block_moment(double *s, const double *center, const float *x, const 
         else
             for (int j = 0; j < d; j++) s[j] += row[j];
     }
-#endif
 }
 
 void pl_standardize_fit(float *mean, float *std, const float *x, const int64_t *rows, int64_t n, int d) {
@@ -125,18 +147,18 @@ void pl_standardize_fit(float *mean, float *std, const float *x, const int64_t *
 
 void pl_standardize_apply(float *out, const float *x, const int64_t *rows, int64_t n, int d, const float *mean,
                           const float *std) {
+    int avx512 = pl_simd_level_get() >= PL_SIMD_AVX512;
+    (void)avx512;
     for (int64_t i = 0; i < n; i++) {
         const float *row = x + (rows ? rows[i] : i) * (int64_t)d;
         float *o = out + i * (int64_t)d;
-#ifdef __AVX512F__
-        for (int j = 0; j < d; j += 16) {  // the same IEEE subtract and divide as the scalar loop
-            __mmask16 k = lane_mask(d - j);
-            __m512 v = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + j), _mm512_maskz_loadu_ps(k, mean + j));
-            _mm512_mask_storeu_ps(o + j, k, _mm512_div_ps(v, _mm512_mask_loadu_ps(_mm512_set1_ps(1), k, std + j)));
+#ifdef PL_SIMD_X86
+        if (avx512) {
+            standardize_row_avx512(o, row, mean, std, d);
+            continue;
         }
-#else
-        for (int j = 0; j < d; j++) o[j] = (row[j] - mean[j]) / std[j];
 #endif
+        for (int j = 0; j < d; j++) o[j] = (row[j] - mean[j]) / std[j];
     }
 }
 

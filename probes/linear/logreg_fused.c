@@ -7,12 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
-#include <immintrin.h>
-#define FUSED_AVX512 1
-#endif
-
+#include "kernels/kernels.h"
 #include "runtime/base/error.h"
+
+#ifdef PL_SIMD_X86
+#include <immintrin.h>
+#define FUSED_AVX512 1  // compiled in whatever the build targets; run where pl_simd_level_get() allows
+#endif
 
 #define BLOCK_BYTES (256 * 1024)  // rows of X per block: half of a 1 MB L2, so the block survives until the backward
 #define MAX_THREADS 64
@@ -50,12 +51,15 @@ struct pl_logreg_fused {
     const float *row_weight;
     const double *b;
     int binary, want_grad;
+    int avx512;  // the AVX-512 kernels (pl_simd_level_get() at the start of the evaluation)
     double inv_n;
 };
 
 // ---- forward: z[r][c] = x_r · w_c for a block of rows ----
 
 #ifdef FUSED_AVX512
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,fma")
 static inline __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
 // NR rows × NC outputs of dot products of length d; NR, NC constant after inlining, so the
@@ -111,7 +115,7 @@ static void dot_tiles(float *z, int ldz, const float *x, const float *w, const f
 
 // rows_left: rows of x from this block's start to the end of the matrix, so the prefetch of the
 // next 4 rows may run into the next block but never past the matrix.
-static void block_logits(float *z, const float *x, const float *w, int m, int64_t rows_left, int d, int n_out) {
+static void block_logits_avx512(float *z, const float *x, const float *w, int m, int64_t rows_left, int d, int n_out) {
     for (int r = 0; r < m;) {
         int nr = m - r >= 4 ? 4 : 1;
         const float *xr = x + (size_t)r * d, *next = nr == 4 && r + 8 <= rows_left ? xr + (size_t)4 * d : NULL;
@@ -164,7 +168,7 @@ static inline __attribute__((always_inline)) void grad_tile(double *gw, const fl
 #define BWD_CASE(NC) \
     case NC: grad_tile(gw + (size_t)c * d, g + c, n_out, x, m, d, j, NC); break;
 
-static void block_grad(double *gw, const float *g, const float *x, int m, int d, int n_out) {
+static void block_grad_avx512(double *gw, const float *g, const float *x, int m, int d, int n_out) {
     for (int j = 0; j < d; j += 32)
         for (int c = 0; c < n_out;) {
             int nc = tile_size(c, n_out, MAX_TILE_BWD);
@@ -172,9 +176,11 @@ static void block_grad(double *gw, const float *g, const float *x, int m, int d,
             c += nc;
         }
 }
-#else
+#pragma GCC pop_options
+#endif
+
 // Portable fallback: the same block structure in plain loops.
-static void block_logits(float *z, const float *x, const float *w, int m, int64_t rows_left, int d, int n_out) {
+static void block_logits_portable(float *z, const float *x, const float *w, int m, int d, int n_out) {
     for (int r = 0; r < m; r++)
         for (int c = 0; c < n_out; c++) {
             float s = 0;
@@ -183,7 +189,7 @@ static void block_logits(float *z, const float *x, const float *w, int m, int64_
         }
 }
 
-static void block_grad(double *gw, const float *g, const float *x, int m, int d, int n_out) {
+static void block_grad_portable(double *gw, const float *g, const float *x, int m, int d, int n_out) {
     for (int c = 0; c < n_out; c++)
         for (int j = 0; j < d; j++) {
             float s = 0;
@@ -191,11 +197,12 @@ static void block_grad(double *gw, const float *g, const float *x, int m, int d,
             gw[(size_t)c * d + j] += s;
         }
 }
-#endif
 
 // ---- softmax / sigmoid of a block: logits in g become w_i (p - onehot) / n; returns Σ w_i CE_i ----
 
 #ifdef FUSED_AVX512
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,fma")
 // e^x for x <= 0 in 16 lanes (Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial for e^r,
 // then scaled by 2^n), within 2 ulp of expf; inputs below -87.3 give e^-87.3 ≈ 1e-38 instead of less.
 static inline __m512 exp_nonpositive(__m512 x) {
@@ -242,12 +249,13 @@ static double block_loss_softmax16(double *gb, float *g, const int32_t *y, const
     for (int c = 0; c < n_out; c++) gb[c] += gs[c];
     return loss;
 }
+#pragma GCC pop_options
 #endif
 
 static double block_loss(double *gb, float *g, const int32_t *y, const float *row_weight, const double *b, int m,
-                         int n_out, int binary, double inv_n) {
+                         int n_out, int binary, double inv_n, int avx512) {
 #ifdef FUSED_AVX512
-    if (!binary && n_out <= 16) return block_loss_softmax16(gb, g, y, row_weight, b, m, n_out, inv_n);
+    if (avx512 && !binary && n_out <= 16) return block_loss_softmax16(gb, g, y, row_weight, b, m, n_out, inv_n);
 #endif
     double loss = 0;
     for (int r = 0; r < m; r++) {
@@ -290,10 +298,19 @@ static void *thread_rows(void *arg) {
         for (int64_t r0 = ch->r0; r0 < ch->r1; r0 += ws->block) {
             int m = (int)(ch->r1 - r0 < ws->block ? ch->r1 - r0 : ws->block);
             const float *xb = ws->x + r0 * d;
-            block_logits(t->g, xb, ws->w, m, ws->n - r0, d, n_out);
+#ifdef FUSED_AVX512
+            if (ws->avx512) block_logits_avx512(t->g, xb, ws->w, m, ws->n - r0, d, n_out);
+            else
+#endif
+                block_logits_portable(t->g, xb, ws->w, m, d, n_out);
             ch->loss += block_loss(ch->gb, t->g, ws->y + r0, ws->row_weight ? ws->row_weight + r0 : NULL, ws->b, m,
-                                   n_out, ws->binary, ws->inv_n);
-            if (ws->want_grad) block_grad(ch->gw, t->g, xb, m, d, n_out);
+                                   n_out, ws->binary, ws->inv_n, ws->avx512);
+            if (!ws->want_grad) continue;
+#ifdef FUSED_AVX512
+            if (ws->avx512) block_grad_avx512(ch->gw, t->g, xb, m, d, n_out);
+            else
+#endif
+                block_grad_portable(ch->gw, t->g, xb, m, d, n_out);
         }
     }
     return NULL;
@@ -360,6 +377,7 @@ double pl_logreg_fused_eval(pl_logreg_fused *ws, double *grad, const double *par
     for (size_t j = 0; j < n_w; j++) ws->w[j] = (float)params[j];
     ws->x = x, ws->y = y, ws->row_weight = row_weight, ws->b = params + n_w, ws->binary = binary;
     ws->want_grad = grad != NULL;
+    ws->avx512 = pl_simd_level_get() >= PL_SIMD_AVX512;
     ws->inv_n = 1.0 / (double)ws->n;
     atomic_store(&ws->next_chunk, 0);
     pthread_t tid[MAX_THREADS];

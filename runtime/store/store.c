@@ -14,14 +14,15 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#if defined(__F16C__) || defined(__AVX2__)
-#include <immintrin.h>
-#endif
 
 #include "kernels/kernels.h"
 #include "runtime/base/error.h"
 #include "runtime/model/model.h"
 #include "runtime/store/store_internal.h"
+
+#ifdef PL_SIMD_X86
+#include <immintrin.h>
+#endif
 
 // ---- schema --------------------------------------------------------------------------------
 // migrations[v-1] takes a store from version v-1 to v. Never edit a released entry: append one.
@@ -119,18 +120,54 @@ int pl_dtype_parse(const char *name, pl_dtype *out) {
     return 0;
 }
 
-// Conversions run on every recorded row, so they use F16C / AVX2 when the build targets them
-// (PL_NATIVE); the scalar kernels/ conversions handle the tails and are the reference in tests.
+// Conversions run on every recorded row, so where the CPU has AVX2 + F16C (pl_simd_level_get(),
+// whatever the build targets) 8 values go at a time; the scalar kernels/ conversions handle the
+// tails and the rest, and are the reference in tests (same bits).
+#ifdef PL_SIMD_X86
+#pragma GCC push_options
+#pragma GCC target("avx2,f16c")
+static size_t f16_to_f32_avx2(float *out, const uint16_t *h, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    return i;
+}
+
+static size_t f32_to_f16_avx2(uint16_t *o, const float *in, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(o + i), _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    return i;
+}
+
+static size_t f32_to_bf16_avx2(uint16_t *o, const float *in, size_t n) {
+    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), absmask = _mm256_set1_epi32(0x7fffffff),
+                  inf = _mm256_set1_epi32(0x7f800000), quiet = _mm256_set1_epi32(0x40);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i bits = _mm256_castps_si256(_mm256_loadu_ps(in + i));
+        __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), one);
+        __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(bias, lsb)), 16);
+        __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(bits, absmask), inf);
+        __m256i nan_val = _mm256_or_si256(_mm256_srli_epi32(bits, 16), quiet);
+        __m256i v = _mm256_blendv_epi8(rounded, nan_val, nan);
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08);  // lanes 0 and 2
+        _mm_storeu_si128((__m128i *)(o + i), _mm256_castsi256_si128(packed));
+    }
+    return i;
+}
+#pragma GCC pop_options
+#define SIMD_PART(call) (pl_simd_level_get() >= PL_SIMD_AVX2 ? (call) : 0)
+#else
+#define SIMD_PART(call) 0
+#endif
+
 void store_to_f32(float *out, const void *in, pl_dtype t, size_t n) {
     size_t i = 0;
     if (t == PL_DTYPE_F32) {
         memcpy(out, in, n * sizeof(float));
     } else if (t == PL_DTYPE_F16) {
         const uint16_t *h = in;
-#ifdef __F16C__
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
-#endif
-        for (; i < n; i++) out[i] = pl_f16_to_f32(h[i]);
+        for (i = SIMD_PART(f16_to_f32_avx2(out, h, n)); i < n; i++) out[i] = pl_f16_to_f32(h[i]);
     } else {
         for (; i < n; i++) out[i] = pl_bf16_to_f32(((const uint16_t *)in)[i]);
     }
@@ -142,27 +179,9 @@ void store_from_f32(void *out, const float *in, pl_dtype t, size_t n) {
     if (t == PL_DTYPE_F32) {
         memcpy(out, in, n * sizeof(float));
     } else if (t == PL_DTYPE_F16) {
-#ifdef __F16C__
-        for (; i + 8 <= n; i += 8)
-            _mm_storeu_si128((__m128i *)(o + i), _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-#endif
-        for (; i < n; i++) o[i] = pl_f32_to_f16(in[i]);
+        for (i = SIMD_PART(f32_to_f16_avx2(o, in, n)); i < n; i++) o[i] = pl_f32_to_f16(in[i]);
     } else {
-#ifdef __AVX2__
-        const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), absmask = _mm256_set1_epi32(0x7fffffff),
-                      inf = _mm256_set1_epi32(0x7f800000), quiet = _mm256_set1_epi32(0x40);
-        for (; i + 8 <= n; i += 8) {
-            __m256i bits = _mm256_castps_si256(_mm256_loadu_ps(in + i));
-            __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), one);
-            __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(bias, lsb)), 16);
-            __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(bits, absmask), inf);
-            __m256i nan_val = _mm256_or_si256(_mm256_srli_epi32(bits, 16), quiet);
-            __m256i v = _mm256_blendv_epi8(rounded, nan_val, nan);
-            __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08);  // lanes 0 and 2
-            _mm_storeu_si128((__m128i *)(o + i), _mm256_castsi256_si128(packed));
-        }
-#endif
-        for (; i < n; i++) o[i] = pl_f32_to_bf16(in[i]);
+        for (i = SIMD_PART(f32_to_bf16_avx2(o, in, n)); i < n; i++) o[i] = pl_f32_to_bf16(in[i]);
     }
 }
 
