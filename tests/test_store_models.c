@@ -250,9 +250,10 @@ static void corrupt_row_sizes_are_errors(void **state) {
     exec_sql(bad, "UPDATE tensors SET row_size=0 WHERE id=(SELECT min(id) FROM tensors WHERE hook='blocks.1.hook_resid_post')");
     expect_fail("store corrupt: tensors row 1: row_size 0 for hook 'blocks.1.hook_resid_post'",
                 "export '%s' --hook %s --positions all --model-id 1 -o '%s'", bad, HOOK, x_path);
-    // A later row of model 1 claiming another width (the narrower model's rows once overflowed).
+    // A later row of model 1 claiming another width (the narrower model's rows once overflowed);
+    // nbytes agrees with it, so the chunk itself is consistent and only the width is wrong.
     exec_sql(bad, "UPDATE tensors SET row_size=128 WHERE id=1;"
-                  " UPDATE tensors SET row_size=32 WHERE id=(SELECT max(t.id) FROM tensors t JOIN runs r ON r.id=t.run_id"
+                  " UPDATE tensors SET row_size=32, nbytes=nbytes/4 WHERE id=(SELECT max(t.id) FROM tensors t JOIN runs r ON r.id=t.run_id"
                   " WHERE r.model_id=1)");
     expect_fail("has rows of 32 floats, expected 128", "export '%s' --hook %s --positions all --model-id 1 -o '%s'", bad, HOOK,
                 x_path);

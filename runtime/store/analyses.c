@@ -158,8 +158,8 @@ int pl_store_get_analysis(pl_store *s, const char *name, pl_analysis *out) {
         return store_sql_fail(s, s->db, "get analysis");
     sqlite3_bind_int64(st, 1, id);
     if (sqlite3_step(st) == SQLITE_ROW) {
-        out->name = strdup((const char *)sqlite3_column_text(st, 0));
-        out->kind = strdup((const char *)sqlite3_column_text(st, 1));
+        out->name = strdup(store_column_text(st, 0));
+        out->kind = strdup(store_column_text(st, 1));
         const char *params = (const char *)sqlite3_column_text(st, 2);
         out->params_json = strdup(params ? params : "{}");
         out->created = sqlite3_column_double(st, 3);
@@ -207,7 +207,7 @@ int pl_store_get_analysis(pl_store *s, const char *name, pl_analysis *out) {
             if (!grown) break;
             out->matrix_names = grown;
         }
-        out->matrix_names[out->n_matrices++] = strdup((const char *)sqlite3_column_text(st, 0));
+        out->matrix_names[out->n_matrices++] = strdup(store_column_text(st, 0));
     }
     sqlite3_finalize(st);
     return 0;
@@ -247,9 +247,15 @@ int pl_store_get_analysis_matrix(pl_store *s, const char *analysis, const char *
         sqlite3_finalize(st);
         return store_sql_fail(s, s->db, "get matrix");
     }
-    *n_rows = sqlite3_column_int(st, 0);
-    *n_cols = sqlite3_column_int(st, 1);
-    size_t bytes = sizeof(float) * (size_t)*n_rows * (size_t)*n_cols;
+    int64_t rows = sqlite3_column_int64(st, 0), cols = sqlite3_column_int64(st, 1);
+    if (rows < 0 || cols < 0 || rows > (1 << 28) || cols > (1 << 28) || rows * cols > (1 << 28)) {
+        sqlite3_finalize(st);
+        return store_fail(s, "%s: store corrupt: matrix '%s' of '%s': size %lld x %lld out of range", s->path, matrix, analysis,
+                          (long long)rows, (long long)cols);
+    }
+    *n_rows = (int)rows;
+    *n_cols = (int)cols;
+    size_t bytes = sizeof(float) * (size_t)rows * (size_t)cols;
     if ((size_t)sqlite3_column_bytes(st, 2) != bytes) {
         sqlite3_finalize(st);
         return store_fail(s, "%s: matrix '%s' of '%s' has the wrong size", s->path, matrix, analysis);
@@ -275,7 +281,7 @@ int pl_store_list_analyses(pl_store *s, char ***names, int *n) {
             if (!grown) break;
             *names = grown;
         }
-        (*names)[(*n)++] = strdup((const char *)sqlite3_column_text(st, 0));
+        (*names)[(*n)++] = strdup(store_column_text(st, 0));
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : store_sql_fail(s, s->db, "list analyses");

@@ -43,7 +43,7 @@ int pl_store_list_tasks(pl_store *s, char ***tasks, int64_t **counts, int *n) {
             if (c) *counts = c;
             if (!t || !c) break;
         }
-        (*tasks)[*n] = strdup((const char *)sqlite3_column_text(st, 0));
+        (*tasks)[*n] = strdup(store_column_text(st, 0));
         (*counts)[*n] = sqlite3_column_int64(st, 1);
         (*n)++;
     }
@@ -65,11 +65,29 @@ int pl_store_attention_shape(pl_store *s, int64_t run_id, int *n_layers, int *n_
     pl_run_info info;
     if (pl_store_get_run(s, run_id, &info) != 0) return -1;
     sqlite3_stmt *st;
+    // The row with the largest layer or head count decides; it must be within the schema's bounds.
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, layer, n_heads FROM attention WHERE run_id = ?1 AND (layer < 0 OR layer >= ?2 OR"
+                           " n_heads < 1 OR n_heads > ?3) LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "attention shape");
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int(st, 2, PL_STORE_MAX_LAYERS);
+    sqlite3_bind_int(st, 3, PL_STORE_MAX_HEADS);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0), layer = sqlite3_column_int64(st, 1), heads = sqlite3_column_int64(st, 2);
+        sqlite3_finalize(st);
+        return store_corrupt(s, "attention", id, "layer %lld / n_heads %lld out of range 0..%d / 1..%d", (long long)layer,
+                             (long long)heads, PL_STORE_MAX_LAYERS - 1, PL_STORE_MAX_HEADS);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return store_sql_fail(s, s->db, "attention shape");
     if (sqlite3_prepare_v2(s->db, "SELECT max(layer) + 1, max(n_heads) FROM attention WHERE run_id = ?1", -1, &st, NULL) !=
         SQLITE_OK)
         return store_sql_fail(s, s->db, "attention shape");
     sqlite3_bind_int64(st, 1, run_id);
-    int rc = sqlite3_step(st);
+    rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         *n_layers = sqlite3_column_int(st, 0);
         *n_heads = sqlite3_column_int(st, 1);
@@ -195,8 +213,8 @@ int pl_store_list_analysis_kinds(pl_store *s, char ***names, char ***kinds, int 
             if (b) *kinds = b;
             if (!a || !b) break;
         }
-        (*names)[*n] = strdup((const char *)sqlite3_column_text(st, 0));
-        (*kinds)[*n] = strdup((const char *)sqlite3_column_text(st, 1));
+        (*names)[*n] = strdup(store_column_text(st, 0));
+        (*kinds)[*n] = strdup(store_column_text(st, 1));
         (*n)++;
     }
     sqlite3_finalize(st);

@@ -286,7 +286,8 @@ static float label_value(const char *v, const label_kind *k, bool *is_int, int32
         return (float)*iv;
     }
     double x = strtod(v, NULL);
-    *iv = (int32_t)x;
+    // Integer labels are within +-2e9 (classify_labels); any other value makes the column float.
+    *iv = k->type == 0 && fabs(x) <= 2e9 ? (int32_t)x : -1;
     return (float)x;
 }
 

@@ -40,7 +40,7 @@ int pl_store_list_hooks(pl_store *s, char ***names, int *n) {
             if (!grown) break;
             *names = grown;
         }
-        (*names)[(*n)++] = strdup((const char *)sqlite3_column_text(st, 0));
+        (*names)[(*n)++] = strdup(store_column_text(st, 0));
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : store_sql_fail(s, s->db, "list hooks");
@@ -98,17 +98,17 @@ int pl_store_hook_row_size(pl_store *s, const char *hook, int64_t model_id, int 
     sqlite3_bind_text(st, 1, hook, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, model_id);
     int rc = sqlite3_step(st);
-    int64_t row_id = 0, size = 0;
-    if (rc == SQLITE_ROW) row_id = sqlite3_column_int64(st, 0), size = sqlite3_column_int64(st, 1);
+    int64_t id = 0, size = 0;
+    if (rc == SQLITE_ROW) id = sqlite3_column_int64(st, 0), size = sqlite3_column_int64(st, 1);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE) {
         if (model_id == 0) return hook_not_recorded(s, hook);
         return store_fail(s, "%s: hook '%s' was not recorded in the runs of model %lld", s->path, hook, (long long)model_id);
     }
     if (rc != SQLITE_ROW) return store_sql_fail(s, s->db, "row size");
-    if (size <= 0 || size > (1 << 24))
-        return store_fail(s, "%s: store corrupt: tensors row %lld: row_size %lld for hook '%s'", s->path, (long long)row_id,
-                          (long long)size, hook);
+    if (size < 1 || size > PL_STORE_MAX_ROW_SIZE)
+        return store_corrupt(s, "tensors", id, "row_size %lld for hook '%s' out of range 1..%d", (long long)size, hook,
+                             PL_STORE_MAX_ROW_SIZE);
     *row_size = (int)size;
     return 0;
 }
@@ -117,14 +117,23 @@ int pl_store_recorded_positions(pl_store *s, int64_t run_id, const char *hook, i
     *ranges = NULL;
     *n_ranges = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT pos0, n_pos FROM tensors WHERE run_id=?1 AND hook=?2 ORDER BY pos0", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "SELECT " STORE_TENSOR_COLUMNS " FROM tensors WHERE run_id=?1 AND hook=?2 ORDER BY pos0",
+                           -1, &st, NULL) != SQLITE_OK)
         return store_sql_fail(s, s->db, "recorded positions");
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_text(st, 2, hook, -1, SQLITE_TRANSIENT);
     int cap = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int32_t lo = sqlite3_column_int(st, 0), hi = lo + sqlite3_column_int(st, 1);
+        store_chunk c;
+        store_chunk_from_row(st, 0, false, &c);
+        if (store_check_chunk(s, &c) != 0) {
+            sqlite3_finalize(st);
+            free(*ranges);
+            *ranges = NULL;
+            *n_ranges = 0;
+            return -1;
+        }
+        int32_t lo = (int32_t)c.pos0, hi = (int32_t)(c.pos0 + c.n_pos);
         if (*n_ranges > 0 && (*ranges)[2 * *n_ranges - 1] == lo) {  // merge adjacent chunks
             (*ranges)[2 * *n_ranges - 1] = hi;
             continue;
@@ -171,20 +180,19 @@ int pl_store_read_acts(pl_store *s, int64_t run_id, const char *hook, const int3
     if (row_size <= 0) return store_fail(s, "%s: read activations of '%s': row size %d", s->path, hook, row_size);
     if (!s->lookup_rows &&
         sqlite3_prepare_v3(s->db,
-                           "SELECT pos0, n_pos, row_size, dtype, file_id, offset, id FROM tensors"
+                           "SELECT " STORE_TENSOR_COLUMNS " FROM tensors"
                            " WHERE run_id=?1 AND hook=?2 AND pos0<=?3 ORDER BY pos0 DESC LIMIT 1",
                            -1, SQLITE_PREPARE_PERSISTENT, &s->lookup_rows, NULL) != SQLITE_OK)
         return store_sql_fail(s, s->db, "read activations");
     sqlite3_stmt *st = s->lookup_rows;
     // The chunk found last: consecutive positions usually fall in it, saving the lookup.
-    int64_t pos0 = 0, n_pos = 0, file_id = 0, offset = 0;
-    pl_dtype dtype = PL_DTYPE_F32;
+    store_chunk c = {.n_pos = 0};
     uint8_t stackbuf[16384];
     uint8_t *raw = stackbuf;
     int rc = -1;
     for (int i = 0; i < n_positions; i++) {
         int32_t p = positions[i];
-        if (!(p >= pos0 && p < pos0 + n_pos)) {
+        if (!(p >= c.pos0 && p < c.pos0 + c.n_pos)) {
             sqlite3_reset(st);
             sqlite3_bind_int64(st, 1, run_id);
             sqlite3_bind_text(st, 2, hook, -1, SQLITE_STATIC);
@@ -194,31 +202,22 @@ int pl_store_read_acts(pl_store *s, int64_t run_id, const char *hook, const int3
                 store_sql_fail(s, s->db, "read activations");
                 goto done;
             }
-            if (step == SQLITE_DONE || p >= sqlite3_column_int64(st, 0) + sqlite3_column_int64(st, 1)) {
-                sqlite3_reset(st);
+            if (step == SQLITE_ROW) store_chunk_from_row(st, 0, false, &c);
+            sqlite3_reset(st);
+            if (step == SQLITE_ROW && store_check_chunk(s, &c) != 0) goto done;  // bounds below hold from here on
+            if (step == SQLITE_DONE || p >= c.pos0 + c.n_pos) {
                 explain_missing(s, run_id, hook, p);
                 goto done;
             }
-            pos0 = sqlite3_column_int64(st, 0);
-            n_pos = sqlite3_column_int64(st, 1);
             // The caller's buffer holds row_size floats per position: a chunk of another width is a
             // run of another model (or a corrupt index), never something to copy.
-            int64_t rs = sqlite3_column_int64(st, 2);
-            if (rs != row_size) {
+            if (c.row_size != row_size) {
                 store_fail(s, "%s: tensors row %lld (run %lld): hook '%s' has rows of %lld floats, expected %d%s", s->path,
-                           (long long)sqlite3_column_int64(st, 6), (long long)run_id, hook, (long long)rs, row_size,
-                           rs > 0 ? " (runs of another model? choose one with --model-id N)" : " (store corrupt)");
-                sqlite3_reset(st);
+                           (long long)c.id, (long long)run_id, hook, (long long)c.row_size, row_size,
+                           " (runs of another model? choose one with --model-id N)");
                 goto done;
             }
-            if (pl_dtype_parse((const char *)sqlite3_column_text(st, 3), &dtype) != 0) {
-                store_fail(s, "%s: %s", s->path, pl_errmsg());
-                goto done;
-            }
-            file_id = sqlite3_column_int64(st, 4);
-            offset = sqlite3_column_int64(st, 5);
-            sqlite3_reset(st);
-            size_t need = (size_t)row_size * pl_dtype_size(dtype);
+            size_t need = (size_t)row_size * pl_dtype_size(c.dtype);
             if (need > sizeof stackbuf && raw == stackbuf) {
                 raw = malloc(need);
                 if (!raw) {
@@ -228,11 +227,11 @@ int pl_store_read_acts(pl_store *s, int64_t run_id, const char *hook, const int3
                 }
             }
         }
-        int fd = store_tensor_fd(s, file_id);
+        int fd = store_tensor_fd(s, c.file_id);
         if (fd < 0) goto done;
-        size_t row_bytes = (size_t)row_size * pl_dtype_size(dtype);
-        if (read_exact(s, fd, raw, row_bytes, offset + (p - pos0) * (int64_t)row_bytes) != 0) goto done;
-        store_to_f32(out + (size_t)i * row_size, raw, dtype, (size_t)row_size);
+        size_t row_bytes = (size_t)row_size * pl_dtype_size(c.dtype);
+        if (read_exact(s, fd, raw, row_bytes, c.offset + (p - c.pos0) * (int64_t)row_bytes) != 0) goto done;
+        store_to_f32(out + (size_t)i * row_size, raw, c.dtype, (size_t)row_size);
     }
     rc = 0;
 done:
@@ -245,39 +244,34 @@ int pl_store_read_attention(pl_store *s, int64_t run_id, int layer, int head, fl
     *out = NULL;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT n_heads, q0, n_q, dtype, file_id, offset, nbytes FROM attention"
-                           " WHERE run_id=?1 AND layer=?2 ORDER BY q0",
-                           -1, &st, NULL) != SQLITE_OK)
+                           "SELECT " STORE_ATTENTION_COLUMNS " FROM attention WHERE run_id=?1 AND layer=?2 ORDER BY q0", -1,
+                           &st, NULL) != SQLITE_OK)
         return store_sql_fail(s, s->db, "read attention");
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_int(st, 2, layer);
-    typedef struct {
-        int n_heads, q0, n_q;
-        pl_dtype dtype;
-        int64_t file_id, offset, nbytes;
-    } chunk;
-    chunk *chunks = NULL;
+    store_chunk *chunks = NULL;
     int n = 0, cap = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
-            chunk *grown = realloc(chunks, sizeof *chunks * (size_t)cap);
+            store_chunk *grown = realloc(chunks, sizeof *chunks * (size_t)cap);
             if (!grown) break;
             chunks = grown;
         }
-        chunk *c = &chunks[n++];
-        c->n_heads = sqlite3_column_int(st, 0);
-        c->q0 = sqlite3_column_int(st, 1);
-        c->n_q = sqlite3_column_int(st, 2);
-        pl_dtype_parse((const char *)sqlite3_column_text(st, 3), &c->dtype);
-        c->file_id = sqlite3_column_int64(st, 4);
-        c->offset = sqlite3_column_int64(st, 5);
-        c->nbytes = sqlite3_column_int64(st, 6);
+        store_chunk *c = &chunks[n++];
+        store_chunk_from_row(st, 0, true, c);
+        // Every chunk is checked against its file before anything is allocated from its sizes.
+        if (store_check_chunk(s, c) != 0) {
+            sqlite3_finalize(st);
+            free(chunks);
+            return -1;
+        }
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
         free(chunks);
-        return store_sql_fail(s, s->db, "read attention");
+        return rc == SQLITE_ROW ? store_fail(s, "%s: out of memory reading attention", s->path)
+                                : store_sql_fail(s, s->db, "read attention");
     }
     if (n == 0) {
         free(chunks);
@@ -287,35 +281,43 @@ int pl_store_read_attention(pl_store *s, int64_t run_id, int layer, int head, fl
         snprintf(hook, sizeof hook, "blocks.%d.attn.hook_pattern", layer);
         return hook_not_recorded(s, hook);
     }
-    if (head < 0 || head >= chunks[0].n_heads) {
-        int H = chunks[0].n_heads;
+    if (head < 0 || head >= chunks[0].row_size) {
+        int H = (int)chunks[0].row_size;
         free(chunks);
         return store_fail(s, "%s: head %d out of range (the model has %d heads)", s->path, head, H);
     }
-    int q0 = chunks[0].q0, q_end = chunks[n - 1].q0 + chunks[n - 1].n_q;
-    for (int i = 1; i < n; i++)
-        if (chunks[i].q0 != chunks[i - 1].q0 + chunks[i - 1].n_q) {
+    // The query rows: chunks[0].q0 .. q_end-1 without gaps, each chunk with the same heads. The
+    // chunk checks bound q_end by PL_STORE_MAX_POSITIONS and each chunk by its file's length, so
+    // the dense [n_q × n_k] matrix (at most twice the triangles read) is bounded by the files.
+    for (int i = 1; i < n; i++) {
+        if (chunks[i].pos0 != chunks[i - 1].pos0 + chunks[i - 1].n_pos) {
+            store_corrupt(s, "attention", chunks[i].id, "q0 %lld does not follow the previous chunk of run %lld layer %d (to %lld)",
+                          (long long)chunks[i].pos0, (long long)run_id, layer,
+                          (long long)(chunks[i - 1].pos0 + chunks[i - 1].n_pos - 1));
             free(chunks);
-            return store_fail(s, "%s: run %lld layer %d: attention chunks are not contiguous", s->path, (long long)run_id, layer);
+            return -1;
         }
+        if (chunks[i].row_size != chunks[0].row_size) {
+            store_corrupt(s, "attention", chunks[i].id, "n_heads %lld, but the layer's first chunk has %lld",
+                          (long long)chunks[i].row_size, (long long)chunks[0].row_size);
+            free(chunks);
+            return -1;
+        }
+    }
+    int q0 = (int)chunks[0].pos0, q_end = (int)(chunks[n - 1].pos0 + chunks[n - 1].n_pos);
     int n_q = q_end - q0, n_k = q_end;
     float *dense = calloc((size_t)n_q * (size_t)n_k, sizeof(float));
-    float *row = malloc(sizeof(float) * (size_t)n_k);
     uint8_t *raw = NULL;
     int status = -1;
-    if (!dense || !row) {
+    if (!dense) {
         store_fail(s, "%s: out of memory reading attention", s->path);
         goto done;
     }
     for (int i = 0; i < n; i++) {
-        chunk *c = &chunks[i];
+        store_chunk *c = &chunks[i];
         // Chunk layout: [head][query q0..q0+n_q-1][keys 0..q]; one head's block is contiguous.
-        int64_t per_head = store_tri(c->q0 + c->n_q) - store_tri(c->q0);
+        int64_t per_head = store_tri(c->pos0 + c->n_pos) - store_tri(c->pos0);
         size_t es = pl_dtype_size(c->dtype);
-        if (per_head * c->n_heads * (int64_t)es != c->nbytes) {
-            store_fail(s, "%s: run %lld layer %d: attention chunk size mismatch", s->path, (long long)run_id, layer);
-            goto done;
-        }
         uint8_t *grown = realloc(raw, (size_t)per_head * es);
         if (!grown) {
             store_fail(s, "%s: out of memory reading attention", s->path);
@@ -325,7 +327,7 @@ int pl_store_read_attention(pl_store *s, int64_t run_id, int layer, int head, fl
         int fd = store_tensor_fd(s, c->file_id);
         if (fd < 0 || read_exact(s, fd, raw, (size_t)per_head * es, c->offset + head * per_head * (int64_t)es) != 0) goto done;
         int64_t at = 0;
-        for (int q = c->q0; q < c->q0 + c->n_q; q++) {
+        for (int64_t q = c->pos0; q < c->pos0 + c->n_pos; q++) {
             store_to_f32(dense + (size_t)(q - q0) * n_k, raw + at * (int64_t)es, c->dtype, (size_t)q + 1);
             at += q + 1;
         }
@@ -338,7 +340,6 @@ int pl_store_read_attention(pl_store *s, int64_t run_id, int layer, int head, fl
     status = 0;
 done:
     free(dense);
-    free(row);
     free(raw);
     free(chunks);
     return status;

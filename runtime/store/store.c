@@ -426,8 +426,16 @@ int store_tensor_fd(pl_store *s, int64_t file_id) {
         sqlite3_finalize(st);
         return store_fail(s, "%s: tensor file %lld is not registered", s->path, (long long)file_id);
     }
+    // A file name inside the tensor folder, never a path out of it.
+    const char *name = store_column_text(st, 0);
+    if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        char shown[64];
+        snprintf(shown, sizeof shown, "%s", name);
+        sqlite3_finalize(st);
+        return store_corrupt(s, "tensor_files", file_id, "path '%s' is not a file name in %s", shown, s->tensor_dir);
+    }
     char full[2400];
-    snprintf(full, sizeof full, "%s/%s", s->tensor_dir, (const char *)sqlite3_column_text(st, 0));
+    snprintf(full, sizeof full, "%s/%s", s->tensor_dir, name);
     sqlite3_finalize(st);
     int fd = open(full, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return store_fail(s, "%s: cannot open tensor file: %s", full, strerror(errno));
@@ -762,7 +770,7 @@ static void run_from_row(sqlite3_stmt *st, pl_run_info *r) {
     r->id = sqlite3_column_int64(st, 0);
     r->model_id = sqlite3_column_int64(st, 1);
     r->example_id = sqlite3_column_int64(st, 2);
-    snprintf(r->status, sizeof r->status, "%s", (const char *)sqlite3_column_text(st, 3));
+    snprintf(r->status, sizeof r->status, "%s", store_column_text(st, 3));
     const char *task = (const char *)sqlite3_column_text(st, 4);
     snprintf(r->task, sizeof r->task, "%s", task ? task : "");
     r->difficulty = sqlite3_column_int(st, 5);
@@ -777,6 +785,19 @@ static void run_from_row(sqlite3_stmt *st, pl_run_info *r) {
     snprintf(r->preview, sizeof r->preview, "%s", prompt ? prompt : "");
     for (char *p = r->preview; *p; p++)
         if (*p == '\n' || *p == '\t' || *p == '\r') *p = ' ';
+}
+
+// The run's counts within the schema's bounds (callers index tokens with n_prompt).
+static int run_check(pl_store *s, sqlite3_stmt *st, const pl_run_info *r) {
+    int64_t n_prompt = sqlite3_column_int64(st, 6), n_tokens = sqlite3_column_int64(st, 7);
+    if (n_prompt < 0 || n_prompt > PL_STORE_MAX_POSITIONS)
+        return store_corrupt(s, "runs", r->id, "n_prompt %lld out of range 0..%d", (long long)n_prompt, PL_STORE_MAX_POSITIONS);
+    if (n_tokens < 0 || n_tokens > PL_STORE_MAX_POSITIONS)
+        return store_corrupt(s, "runs", r->id, "n_tokens %lld out of range 0..%d", (long long)n_tokens, PL_STORE_MAX_POSITIONS);
+    if (strcmp(r->status, "complete") == 0 && n_prompt > n_tokens)
+        return store_corrupt(s, "runs", r->id, "n_prompt %lld is more than n_tokens %lld", (long long)n_prompt,
+                             (long long)n_tokens);
+    return 0;
 }
 
 int pl_store_list_runs(pl_store *s, const pl_run_filter *f, pl_run_info **runs, int *n) {
@@ -798,7 +819,14 @@ int pl_store_list_runs(pl_store *s, const pl_run_filter *f, pl_run_info **runs, 
             }
             *runs = grown;
         }
-        run_from_row(st, &(*runs)[(*n)++]);
+        run_from_row(st, &(*runs)[*n]);
+        if (run_check(s, st, &(*runs)[(*n)++]) != 0) {
+            sqlite3_finalize(st);
+            free(*runs);
+            *runs = NULL;
+            *n = 0;
+            return -1;
+        }
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
@@ -817,7 +845,13 @@ int pl_store_get_run(pl_store *s, int64_t run_id, pl_run_info *out) {
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return store_sql_fail(s, s->db, "get run");
     sqlite3_bind_int64(st, 1, run_id);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) run_from_row(st, out);
+    if (rc == SQLITE_ROW) {
+        run_from_row(st, out);
+        if (run_check(s, st, out) != 0) {
+            sqlite3_finalize(st);
+            return -1;
+        }
+    }
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE) return store_fail(s, "%s: run %lld does not exist", s->path, (long long)run_id);
     return rc == SQLITE_ROW ? 0 : store_sql_fail(s, s->db, "get run");
@@ -834,8 +868,13 @@ int pl_store_get_runs(pl_store *s, const int64_t *ids, int n, pl_run_info *out) 
         sqlite3_reset(st);
         sqlite3_bind_int64(st, 1, ids[i]);
         int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) run_from_row(st, &out[i]);
-        else if (rc != SQLITE_DONE) {
+        if (rc == SQLITE_ROW) {
+            run_from_row(st, &out[i]);
+            if (run_check(s, st, &out[i]) != 0) {
+                sqlite3_finalize(st);
+                return -1;
+            }
+        } else if (rc != SQLITE_DONE) {
             sqlite3_finalize(st);
             return store_sql_fail(s, s->db, "get runs");
         }
@@ -929,8 +968,21 @@ int pl_store_get_tokens(pl_store *s, int64_t run_id, pl_token_row **tokens, int 
             if (!grown) break;
             *tokens = grown;
         }
+        // Callers index tokens by position: positions must be 0, 1, 2, ... and ids non-negative.
+        int64_t pos = sqlite3_column_int64(st, 0), id = sqlite3_column_int64(st, 1);
+        if (pos != *n || id < 0 || id > INT32_MAX) {
+            int want = *n;
+            sqlite3_finalize(st);
+            free(*tokens);
+            *tokens = NULL;
+            *n = 0;
+            return pos != want ? store_fail(s, "%s: store corrupt: tokens of run %lld: position %lld where %d was expected",
+                                          s->path, (long long)run_id, (long long)pos, want)
+                             : store_fail(s, "%s: store corrupt: tokens of run %lld: position %lld has token_id %lld", s->path,
+                                          (long long)run_id, (long long)pos, (long long)id);
+        }
         pl_token_row *t = &(*tokens)[(*n)++];
-        t->id = sqlite3_column_int(st, 1);
+        t->id = (int32_t)id;
         const char *piece = (const char *)sqlite3_column_text(st, 2);
         snprintf(t->piece, sizeof t->piece, "%s", piece ? piece : "");
         t->segment = segment_parse((const char *)sqlite3_column_text(st, 3));
@@ -938,11 +990,14 @@ int pl_store_get_tokens(pl_store *s, int64_t run_id, pl_token_row **tokens, int 
         t->entropy = sqlite3_column_type(st, 5) == SQLITE_NULL ? NAN : (float)sqlite3_column_double(st, 5);
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_DONE || (*n > 0 && *n != info.n_tokens)) {
+        int count = *n;
         free(*tokens);
         *tokens = NULL;
         *n = 0;
-        return store_sql_fail(s, s->db, "tokens");
+        if (rc == SQLITE_DONE)
+            return store_corrupt(s, "runs", run_id, "n_tokens %d, but the run has %d token rows", info.n_tokens, count);
+        return rc == SQLITE_ROW ? store_fail(s, "%s: out of memory reading tokens", s->path) : store_sql_fail(s, s->db, "tokens");
     }
     return 0;
 }
@@ -994,9 +1049,8 @@ int pl_store_list_labels(pl_store *s, int64_t run_id, char ***keys, char ***valu
             if (v) *values = v;
             if (!k || !v) break;
         }
-        const char *v = (const char *)sqlite3_column_text(st, 1);
-        (*keys)[*n] = strdup((const char *)sqlite3_column_text(st, 0));
-        (*values)[*n] = strdup(v ? v : "");
+        (*keys)[*n] = strdup(store_column_text(st, 0));
+        (*values)[*n] = strdup(store_column_text(st, 1));
         (*n)++;
     }
     sqlite3_finalize(st);

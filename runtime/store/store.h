@@ -40,6 +40,23 @@ const char *pl_dtype_name(pl_dtype t);
 int pl_dtype_parse(const char *name, pl_dtype *out);
 size_t pl_dtype_size(pl_dtype t);
 
+// ---- checking a whole store (`probelab store check`) ----------------------------------------
+
+typedef struct {
+    int64_t n_findings;   // problems found (all of them)
+    char **findings;      // the first n_listed, one line each ("store corrupt: tensors row 17: ...")
+    int n_listed;
+    int64_t n_runs, n_tokens, n_tensor_rows, n_attention_rows, n_files;  // what was checked
+} pl_store_check_report;
+// Run every check the readers make, over the whole store: PRAGMA integrity_check and
+// foreign_key_check; every runs, tokens, tensors, attention, tensor_files, probes and
+// analysis_matrices row against the schema's invariants; every tensor chunk against its sidecar
+// file's length, its neighbours and its run. Lists at most max_listed findings. Returns 0 when
+// the checks ran (whatever they found; see out->n_findings); the caller frees out with
+// pl_store_check_free.
+int pl_store_check(pl_store *s, int max_listed, pl_store_check_report *out);
+void pl_store_check_free(pl_store_check_report *r);
+
 // ---- metadata (writer handle) --------------------------------------------------------------
 
 // Register a model (deduplicated by sha256, see pl_model_identify); *id receives its row id. `file`

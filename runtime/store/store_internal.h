@@ -36,6 +36,36 @@ void store_to_f32(float *out, const void *in, pl_dtype t, size_t n);
 // Convert n f32 values to storage dtype t.
 void store_from_f32(void *out, const float *in, pl_dtype t, size_t n);
 double store_unix_now(void);
+// ---- validation of what the index says (validate.c) ---------------------------------------
+// A store is a file users copy, share and corrupt: every size, count, offset and dtype read from
+// the index is checked against these bounds and the sidecar file's length before it is used.
+#define PL_STORE_MAX_POSITIONS (1 << 24)  // tokens of one run
+#define PL_STORE_MAX_ROW_SIZE (1 << 24)   // floats per position of a hook
+#define PL_STORE_MAX_LAYERS (1 << 16)
+#define PL_STORE_MAX_HEADS (1 << 16)
+
+// One chunk of the tensor index: a tensors row, or an attention row (pos0 = q0, n_pos = n_q,
+// row_size = n_heads). Read with store_chunk_from_row from a SELECT of STORE_TENSOR_COLUMNS /
+// STORE_ATTENTION_COLUMNS (in that order, starting at column `col`).
+typedef struct {
+    bool attention;
+    int64_t id, run_id, layer, pos0, n_pos, row_size;
+    pl_dtype dtype;
+    char dtype_name[12];  // as stored ("" if not text); dtype is valid only if store_check_chunk passed
+    bool dtype_ok;
+    int64_t file_id, offset, nbytes;
+} store_chunk;
+#define STORE_TENSOR_COLUMNS "id, run_id, layer, pos0, n_pos, row_size, dtype, file_id, offset, nbytes"
+#define STORE_ATTENTION_COLUMNS "id, run_id, layer, q0, n_q, n_heads, dtype, file_id, offset, nbytes"
+void store_chunk_from_row(sqlite3_stmt *st, int col, bool attention, store_chunk *c);
+// Check a chunk against the schema's invariants and the length of its sidecar file (opened and
+// cached on the handle). Returns 0, or -1 with "store corrupt: <table> row N: <what>".
+int store_check_chunk(pl_store *s, const store_chunk *c);
+// Record "<path>: store corrupt: <table> row <row>: <detail>" and return -1.
+int store_corrupt(pl_store *s, const char *table, int64_t row, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+// A text column, "" for NULL (a damaged file can hold NULL where the schema says NOT NULL).
+const char *store_column_text(sqlite3_stmt *st, int col);
+
 // Elements of the causal lower triangle for query rows 0..p-1: p(p+1)/2.
 static inline int64_t store_tri(int64_t p) { return p * (p + 1) / 2; }
 
