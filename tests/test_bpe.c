@@ -250,6 +250,11 @@ static void test_bad_tokenizer_json(void **state) {
                       "{\"Regex\": \"(unclosed\"}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", "
                       "\"add_prefix_space\": false, \"use_regex\": false}]}, \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}",
                       "regex");
+    // Issue 10 #5: one id of 16777215 in a 96-byte file used to cost 16M placeholder tokens (14 s,
+    // 2.7 GB) before failing; the holes are bounded by the entries the file names.
+    const char *hostile = "{" GOOD_PRE ", \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 16777215}}}";
+    assert_load_fails(dir, "hostile_id.json", hostile, "model.vocab uses ids up to 16777215 but names only 1 tokens");
+    assert_null(strchr(pl_errmsg(), '\n'));
 }
 
 // A minimal valid file: ids with a hole, merges in the pair form, a special token, a BOS template.

@@ -199,6 +199,11 @@ static void malformed_files_fail_cleanly(void **state) {
         if (pl_model_load(path, &m) == 0) fail_msg("truncated at %zu bytes but loaded", cut);
     }
     expect_load_error(valid_bytes, valid_size / 2, "past the end");
+    // An empty file maps to NULL (issue 10 #4: NULL + 0 in the parser, reported by clang's UBSan).
+    expect_load_error(valid_bytes, 0, "too short to be GGUF (0 bytes)");
+    pl_gguf g;
+    assert_int_equal(pl_gguf_parse(&g, "empty.gguf", NULL, 0), -1);
+    assert_non_null(strstr(pl_errmsg(), "empty.gguf: file is too short"));
 
     memcpy(b, valid_bytes, valid_size);
     memcpy(b, "GGUX", 4);

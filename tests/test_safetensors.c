@@ -388,6 +388,12 @@ static void test_bad_model(void **state) {
                 " \"num_key_value_heads\": 2, \"intermediate_size\": 8, \"vocab_size\": 6, \"head_dim\": 2}");
     fclose(fp);
     expect_failure(dir, "config.json", "not a multiple");
+    // Issue 10 #4: gpt2 without n_inner defaults d_ff to 4 * n_embd, which overflowed int for
+    // n_embd >= 2^29 before the size bounds were checked.
+    fp = fopen(path, "w");
+    fprintf(fp, "{\"model_type\": \"gpt2\", \"n_embd\": 536870912, \"n_layer\": 1, \"n_head\": 1, \"vocab_size\": 6}");
+    fclose(fp);
+    expect_failure(dir, "config.json", "n_embd 536870912 is implausibly large");
 }
 
 int main(void) {

@@ -91,6 +91,8 @@ int pl_gguf_parse(pl_gguf *g, const char *path, const void *data, size_t size) {
     g->path = path;
     g->data = data;
     g->size = size;
+    // An empty file maps to NULL: no pointer arithmetic on it (NULL + 0 is undefined).
+    if (!data || size < 4) return pl_fail("%s: file is too short to be GGUF (%zu bytes)", path, size);
     cursor c = {data, (const uint8_t *)data + size, path};
     char magic[4];
     uint64_t n_tensors, n_kvs;

@@ -85,8 +85,11 @@ static int parse_config(pl_config *c, json_t *cfg, const char *path) {
         if (cfg_int(cfg, "n_embd", 0, true, path, &c->d_model) || cfg_int(cfg, "n_layer", 0, true, path, &c->n_layers) ||
             cfg_int(cfg, "n_head", 0, true, path, &c->n_heads) ||
             cfg_int(cfg, "n_positions", 1024, false, path, &c->context_length) ||
-            cfg_int(cfg, "vocab_size", 0, true, path, &c->vocab_size) ||
-            cfg_int(cfg, "n_inner", 4 * c->d_model, false, path, &c->d_ff) ||
+            cfg_int(cfg, "vocab_size", 0, true, path, &c->vocab_size))
+            return -1;
+        // n_inner defaults to 4 * n_embd: bound n_embd first so the product cannot overflow.
+        if (c->d_model > (1 << 20)) return pl_fail("%s: n_embd %d is implausibly large (at most %d)", path, c->d_model, 1 << 20);
+        if (cfg_int(cfg, "n_inner", 4 * c->d_model, false, path, &c->d_ff) ||
             cfg_float(cfg, "layer_norm_epsilon", 1e-5, path, &c->norm_eps))
             return -1;
         const char *act = cfg_str(cfg, "activation_function");

@@ -71,6 +71,13 @@ static int read_vocab(hf_parts *p, json_t *model, json_t *added) {
         if (read_id(p, json_object_get(v, "id"), "added token", content, &id)) return -1;
         if (id > max_id) max_id = id;
     }
+    // Ids nobody named get placeholder tokens; a few holes are normal, a vocabulary of mostly holes
+    // is a hostile file (one entry with id 16777215 would cost 16M placeholders): bound the holes
+    // by the entries the file actually has.
+    int64_t n_named = (int64_t)json_object_size(vocab) + (int64_t)json_array_size(added);
+    if ((int64_t)max_id + 1 > 2 * n_named + 1024)
+        return pl_fail("%s: model.vocab uses ids up to %d but names only %lld tokens (at most %lld unnamed ids allowed)",
+                       p->path, max_id, (long long)n_named, (long long)n_named + 1024);
     p->n_vocab = max_id + 1;
     p->tokens = calloc((size_t)p->n_vocab, sizeof *p->tokens);
     p->owned = calloc((size_t)p->n_vocab, sizeof *p->owned);
