@@ -6,30 +6,38 @@
 
 #include "runtime/base/error.h"
 
+int pl_npy_header(char *head, size_t cap, const char *descr, int ndim, const int64_t *shape, size_t min_size) {
+    char dims[PL_NPY_MAX_DIMS * 24] = "";
+    size_t used = 0;
+    for (int i = 0; i < ndim && i < PL_NPY_MAX_DIMS; i++)  // "(n,)" for one dimension, "(a, b)" for more
+        used += (size_t)snprintf(dims + used, sizeof dims - used, "%lld%s", (long long)shape[i],
+                                 ndim == 1 ? "," : i < ndim - 1 ? ", " : "");
+    char dict[256];
+    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, dims);
+    // magic(6) + version(2) + length(2) + dict + spaces + '\n': a multiple of 64 bytes, at least min_size
+    size_t total = 10 + (size_t)n + 1;
+    total += (64 - total % 64) % 64;
+    while (total < min_size) total += 64;
+    if (ndim < 0 || ndim > PL_NPY_MAX_DIMS || n < 0 || (size_t)n >= sizeof dict || total > cap || total - 10 > 65535)
+        return -1;
+    memcpy(head, "\x93NUMPY\x01\x00", 8);
+    head[8] = (char)((total - 10) & 0xff), head[9] = (char)((total - 10) >> 8);
+    memset(head + 10, ' ', total - 10);
+    memcpy(head + 10, dict, (size_t)n);
+    head[total - 1] = '\n';
+    return (int)total;
+}
+
 static int write_array(const char *path, const void *data, size_t elem_size, const char *descr, int ndim,
                        const int64_t *shape) {
     char header[512];
-    char dims[256] = "";
+    int hlen = pl_npy_header(header, sizeof header, descr, ndim, shape, 0);
+    if (hlen < 0) return pl_fail("%s: cannot describe a %d-dimensional array in an .npy header", path, ndim);
     size_t count = 1;
-    for (int i = 0; i < ndim; i++) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%lld%s", (long long)shape[i], (ndim == 1 || i < ndim - 1) ? ", " : "");
-        strncat(dims, buf, sizeof dims - strlen(dims) - 1);
-        count *= (size_t)shape[i];
-    }
-    if (ndim == 1) dims[strlen(dims) - 1] = '\0';  // "(n,)" not "(n, )"
-    int n = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, dims);
-    // Pad so that magic(6)+version(2)+len(2)+header is a multiple of 64, ending in '\n'.
-    int total = 10 + n + 1;
-    int pad = (64 - total % 64) % 64;
-    memset(header + n, ' ', (size_t)pad);
-    header[n + pad] = '\n';
-    uint16_t hlen = (uint16_t)(n + pad + 1);
-
+    for (int i = 0; i < ndim; i++) count *= (size_t)shape[i];
     FILE *f = fopen(path, "wb");
     if (!f) return pl_fail("%s: cannot open for writing", path);
-    int ok = fwrite("\x93NUMPY\x01\x00", 1, 8, f) == 8 && fwrite(&hlen, 2, 1, f) == 1 &&
-             fwrite(header, 1, hlen, f) == hlen && fwrite(data, elem_size, count, f) == count;
+    int ok = fwrite(header, 1, (size_t)hlen, f) == (size_t)hlen && fwrite(data, elem_size, count, f) == count;
     if (fclose(f) != 0) ok = 0;
     if (!ok) return pl_fail("%s: write failed (disk full?)", path);
     return 0;

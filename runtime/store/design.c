@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "runtime/base/error.h"
+#include "runtime/base/npy.h"
 #include "runtime/store/store_internal.h"
 
 static const char *const rule_names[] = {"all",      "prompt",   "cot",         "answer",      "generated",
@@ -223,18 +224,10 @@ fail:
 
 // An .npy v1.0 header padded to 128 bytes, so it can be rewritten in place once n is known.
 static int npy_header(FILE *f, const char *descr, int64_t n, int64_t cols) {
-    char dict[128];
-    int len = cols > 0 ? snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld, %lld), }", descr,
-                                  (long long)n, (long long)cols)
-                       : snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld,), }", descr,
-                                  (long long)n);
-    unsigned char head[128];
-    memcpy(head, "\x93NUMPY\x01\x00", 8);
-    head[8] = 118, head[9] = 0;  // header length: 128 - 10
-    memset(head + 10, ' ', 118);
-    memcpy(head + 10, dict, (size_t)len);
-    head[127] = '\n';
-    return fwrite(head, 1, 128, f) == 128 ? 0 : -1;
+    char head[128];
+    int64_t shape[2] = {n, cols};
+    int len = pl_npy_header(head, sizeof head, descr, cols > 0 ? 2 : 1, shape, sizeof head);
+    return len == (int)sizeof head && fwrite(head, 1, sizeof head, f) == sizeof head ? 0 : -1;
 }
 
 static char *stem_of(const char *path, const char *ext) {
