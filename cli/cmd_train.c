@@ -9,36 +9,11 @@
 #include "datasets/tasks.h"
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
-#include "runtime/base/rng.h"
 #include "runtime/model/model.h"
 #include "runtime/session.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/trace/trace.h"
 #include "runtime/train/train.h"
-
-#define MAX_TASKS 8
-
-// Example i of a step: a task chosen uniformly, a difficulty uniform in the task's share of
-// [lo, hi], one generated example. Depends only on (seed, i).
-typedef struct {
-    const char *names[MAX_TASKS];
-    int lo[MAX_TASKS], hi[MAX_TASKS];
-    int n;
-} task_mix;
-
-static int task_source(void *user, uint64_t seed, uint64_t index, pl_train_text *out) {
-    const task_mix *mix = user;
-    uint64_t h = pl_mix64(seed + PL_RNG_GOLDEN * (index + 1));
-    int k = (int)(h % (uint64_t)mix->n);
-    int span = mix->hi[k] - mix->lo[k] + 1;
-    int difficulty = mix->lo[k] + (int)((h >> 20) % (uint64_t)span);
-    pl_dataset ds;
-    if (pl_task_generate(&ds, mix->names[k], 1, pl_mix64(h), difficulty, difficulty)) return -1;
-    out->text = pl_example_full_text(&ds.items[0]);
-    out->prompt_len = strlen(ds.items[0].prompt);
-    pl_dataset_free(&ds);
-    return out->text ? 0 : pl_fail("train: out of memory");
-}
 
 static void usage(FILE *out) {
     pl_train_options d = pl_train_defaults();
@@ -64,27 +39,6 @@ static void usage(FILE *out) {
             "  --log-every N          print every N steps (default %d)\n",
             d.steps, d.batch, d.lr, d.warmup, (unsigned long long)d.seed, d.d_model, d.n_layers, d.n_heads,
             d.n_kv_heads, d.d_ff, d.context_length, d.checkpoint_every, d.log_every);
-}
-
-static int parse_tasks(const char *list, long lo, long hi, task_mix *mix) {
-    static char buf[256];
-    snprintf(buf, sizeof buf, "%s", list);
-    mix->n = 0;
-    for (char *save = NULL, *name = strtok_r(buf, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
-        const pl_task_info *info = pl_task_find(name);
-        if (!info) return pl_fail("--task: unknown task '%s' (probelab tasks list shows the tasks)", name);
-        if (mix->n == MAX_TASKS) return pl_fail("--task: at most %d tasks", MAX_TASKS);
-        int tlo = lo > info->difficulty_min ? (int)lo : info->difficulty_min;
-        int thi = hi < info->difficulty_max ? (int)hi : info->difficulty_max;
-        if (tlo > thi)
-            return pl_fail("--difficulty %ld:%ld does not overlap %s's range %d:%d", lo, hi, name,
-                           info->difficulty_min, info->difficulty_max);
-        mix->names[mix->n] = info->name;
-        mix->lo[mix->n] = tlo;
-        mix->hi[mix->n] = thi;
-        mix->n++;
-    }
-    return mix->n ? 0 : pl_fail("--task: no task given");
 }
 
 // ---- probelab train eval: greedy accuracy per task and difficulty ----
@@ -132,8 +86,8 @@ static int train_eval(int argc, char **argv) {
         }
     }
     if (!model_path) return fprintf(stderr, "probelab train eval: --model FILE is required\n"), 2;
-    task_mix mix;
-    if (parse_tasks(tasks, 1, 1000, &mix)) return pl_print_error(), 2;
+    pl_task_mix mix;
+    if (pl_task_mix_parse(&mix, tasks, 1, 1000)) return pl_print_error(), 2;
     pl_model *m = NULL;
     pl_session *s = NULL;
     if (pl_model_load(model_path, &m)) return pl_print_error(), 1;
@@ -222,12 +176,12 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "probelab train: give --out FILE (and/or --checkpoint FILE)\n");
         return 2;
     }
-    task_mix mix;
-    if (parse_tasks(tasks, lo, hi, &mix)) return pl_print_error(), 2;
+    pl_task_mix mix;
+    if (pl_task_mix_parse(&mix, tasks, (int)lo, (int)hi)) return pl_print_error(), 2;
     printf("tasks:");
     for (int k = 0; k < mix.n; k++) printf(" %s (difficulty %d..%d)", mix.names[k], mix.lo[k], mix.hi[k]);
     printf("\n");
-    pl_train_source src = {task_source, &mix};
+    pl_train_source src = {pl_task_mix_next, &mix};
     if (pl_train_run(&o, &src, stdout)) return pl_print_error(), 1;
     return 0;
 }

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "runtime/train/train.h"
+
 #define PL_COT_STEP_SEP '|'      // separates reasoning steps
 #define PL_ANSWER_PREFIX "A:"    // starts the answer segment
 #define PL_ANSWER_END '\n'       // ends the answer (a stop string for generation)
@@ -63,6 +65,27 @@ int pl_memqa_write_locomo(const char *path, int n_questions, uint64_t seed, int 
 
 // prompt + cot + "A:" + answer + "\n" as one malloc'd string (caller frees), NULL on OOM.
 char *pl_example_full_text(const pl_example *e);
+
+// ---- training examples: the one source over the built-in tasks that the trainer draws from ----
+
+#define PL_TASK_MIX_MAX 8
+
+// Tasks to train on, each with its difficulty range; a task named twice is drawn twice as often.
+typedef struct {
+    const char *names[PL_TASK_MIX_MAX];
+    int lo[PL_TASK_MIX_MAX], hi[PL_TASK_MIX_MAX];
+    int n;
+} pl_task_mix;
+
+// Parse a comma-separated task list ("arith,max,vars,vars"); each task's difficulties are [lo, hi]
+// clipped to its own range. Returns 0, or -1 with pl_errmsg() naming the unknown task or range.
+int pl_task_mix_parse(pl_task_mix *mix, const char *list, int lo, int hi);
+
+// A pl_train_source_fn (runtime/train/train.h) with user = a pl_task_mix: example `index` of the
+// step with seed `seed` is a task chosen uniformly from the mix, a difficulty uniform in its range,
+// one generated example (prompt + chain of thought + answer; the loss skips the prompt). It depends
+// only on (seed, index), so a run is reproducible. out->text is malloc'd (the trainer frees it).
+int pl_task_mix_next(void *mix, uint64_t seed, uint64_t index, pl_train_text *out);
 
 // ---- files ---------------------------------------------------------------------------------
 

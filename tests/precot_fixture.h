@@ -21,17 +21,6 @@ typedef struct {
     char model[600], model2[600], dataset[600], store[600];
 } precot_fixture;
 
-static int fixture_source(void *user, uint64_t seed, uint64_t index, pl_train_text *out) {
-    (void)user;
-    pl_dataset ds;
-    int diff = 1 + (int)((seed + index) % 3);
-    if (pl_task_generate(&ds, "max", 1, seed * 7919 + index, diff, diff)) return -1;
-    out->text = pl_example_full_text(&ds.items[0]);
-    out->prompt_len = strlen(ds.items[0].prompt);
-    pl_dataset_free(&ds);
-    return out->text ? 0 : -1;
-}
-
 static int fixture_check(pl_label *labels, int max, const pl_example *e, const char *generated, void *user) {
     (void)user;
     pl_cot_check c;
@@ -72,7 +61,9 @@ static int fixture_train_model(const char *path, uint64_t seed, int steps) {
     o.d_model = 32, o.n_layers = 2, o.n_heads = 2, o.n_kv_heads = 1, o.d_ff = 64, o.context_length = 64;
     o.steps = steps, o.batch = 16, o.warmup = 10, o.lr = 1e-2f, o.seed = seed, o.log_every = 0;
     o.checkpoint_every = 0, o.threads = 1, o.out_path = path;
-    pl_train_source src = {fixture_source, NULL};
+    pl_task_mix mix;
+    if (pl_task_mix_parse(&mix, "max", 1, 3)) return -1;
+    pl_train_source src = {pl_task_mix_next, &mix};
     FILE *devnull = fopen("/dev/null", "w");
     int rc = pl_train_run(&o, &src, devnull);
     if (devnull) fclose(devnull);

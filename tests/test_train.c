@@ -26,17 +26,9 @@
 #include "runtime/train/train.h"
 #include "tests/support/test_support.h"
 
-// Examples from the real task generators: arith and max alternating, difficulties 1..3.
-static int source_next(void *user, uint64_t seed, uint64_t index, pl_train_text *out) {
-    pl_dataset ds;
-    const char *task = index % 2 ? "max" : "arith";
-    if (pl_task_generate(&ds, task, 1, seed * 1000003u + index, 1 + (int)(index % 3), 1 + (int)(index % 3))) return -1;
-    out->text = pl_example_full_text(&ds.items[0]);
-    out->prompt_len = strlen(ds.items[0].prompt);
-    pl_dataset_free(&ds);
-    return 0;
-}
-static const pl_train_source source = {source_next, NULL};
+// Examples from the real task generators: arith and max, difficulties 1..3 (the trainer's own source).
+static pl_task_mix source_mix;
+static const pl_train_source source = {pl_task_mix_next, &source_mix};
 
 static pl_train_options tiny_options(void) {
     pl_train_options o = pl_train_defaults();
@@ -65,7 +57,7 @@ static void test_loss_goes_down(void **state) {
     pl_train_options o = tiny_options();
     // Held-out texts from another seed stream than training uses.
     pl_train_text held[32];
-    for (int i = 0; i < 32; i++) assert_int_equal(source_next(NULL, 999, (uint64_t)i, &held[i]), 0);
+    for (int i = 0; i < 32; i++) assert_int_equal(pl_task_mix_next(&source_mix, 999, (uint64_t)i, &held[i]), 0);
     pl_trainer *t = train_steps(&o, 0);
     double before, after;
     assert_int_equal(pl_trainer_eval_loss(t, held, 32, &before), 0);
@@ -390,6 +382,7 @@ static void test_train_command(void **state) {
 }
 
 int main(void) {
+    if (pl_task_mix_parse(&source_mix, "arith,max", 1, 3) != 0) return fprintf(stderr, "%s\n", pl_errmsg()), 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loss_goes_down),
         cmocka_unit_test(test_resume_is_bit_identical),
