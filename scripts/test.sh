@@ -1,14 +1,27 @@
 #!/bin/bash
-# One command for a fresh Debian 12 machine: install dependencies, build, and run every test,
-# first in the normal build, then the C tests again under AddressSanitizer + UBSan.
+# One command for a fresh Debian 12 machine: install dependencies, build, and run every test in the
+# default build (RelWithDebInfo, portable); then the C tests again in the other builds a user may
+# choose: Release (-O3), Release with PL_NATIVE=ON (-march=native), and Debug under
+# AddressSanitizer + UBSan. PL_SKIP_RELEASE=1 / PL_SKIP_SANITIZE=1 skip those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
 scripts/build.sh
 (cd build && ctest -j"$(nproc)" --output-on-failure --timeout 900)
+
+# Configure and build DIR with the given cmake options, then run the C tests there. Script tests
+# (py_*) drive the binary with Python references; the default build already ran them.
+c_tests_in() {
+  local dir=$1; shift
+  echo "== C tests in $dir ($*)"
+  cmake -S . -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j"$(nproc)"
+  (cd "$dir" && ctest -j"$(nproc)" --output-on-failure --timeout 900 -E '^py_')
+}
+if [[ "${PL_SKIP_RELEASE:-0}" != 1 ]]; then
+  c_tests_in build-release -DCMAKE_BUILD_TYPE=Release -DPL_NATIVE=OFF
+  c_tests_in build-native -DCMAKE_BUILD_TYPE=Release -DPL_NATIVE=ON
+fi
 if [[ "${PL_SKIP_SANITIZE:-0}" != 1 ]]; then
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON >/dev/null
-  cmake --build build-asan -j"$(nproc)"
-  # Script tests drive the binary with Python references; the normal build already ran them.
-  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest -j"$(nproc)" --output-on-failure --timeout 900 -E '^py_')
+  ASAN_OPTIONS=detect_leaks=1 c_tests_in build-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON
 fi
