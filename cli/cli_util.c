@@ -70,7 +70,7 @@ int cli_parse_int(const char *opt, const char *value, long *out) {
 }
 
 int cli_parse_model_id(const char *value, int64_t *out) {
-    long v;
+    long v = 0;  // set by cli_parse_int on success; -O3 cannot see that
     if (cli_parse_int("--model-id", value, &v) != 0) return -1;
     if (v < 1) return pl_fail("--model-id %ld: model ids start at 1 (probelab runs S.db --models lists them)", v);
     *out = v;
