@@ -16,6 +16,7 @@ int cmd_runs(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_store(int argc, char **argv);
+int cmd_label(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_precot(int argc, char **argv);
 int cmd_lens(int argc, char **argv);

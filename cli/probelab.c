@@ -27,6 +27,7 @@ static const command commands[] = {
     {"runs", cmd_runs, "list the runs of a trace store (--hooks: recorded hooks and analyses)"},
     {"show", cmd_show, "print one run of a store: labels, tokens, segments, logprobs"},
     {"store", cmd_store, "check a store: every index row against the schema and the tensor files (store check S.db)"},
+    {"label", cmd_label, "add or update run labels from a CSV or JSONL file (by run id or example id)"},
     {"export", cmd_export, "export a design matrix from a store to .npy or .safetensors"},
     {"probe", cmd_probe, "linear probes over a store: train (layer sweep with CV and baselines), apply, list, show"},
     {"precot", cmd_precot, "pre-CoT analysis: answer decoding by layer, steering vs orthogonal control, CoT taxonomy"},

@@ -102,8 +102,21 @@ static int parse_probelab(pl_example *e, json_t *o, line_ctx *c) {
         e->options = calloc((size_t)e->n_options, sizeof *e->options);
         for (int k = 0; k < e->n_options; k++) e->options[k] = pl_strdup0(json_string_value(json_array_get(opts, k)));
     }
-    e->meta_json = meta ? json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER) : pl_strdup0("{}");
-    return 0;
+    // Fields beyond the format's own join meta (meta's value wins on a clash), so that they become
+    // run labels at trace time like meta's keys.
+    static const char *const known[] = {"id", "task", "prompt", "cot", "answer", "options", "difficulty", "meta",
+                                        "answer_prefix", "stop"};
+    json_t *all = meta ? json_deep_copy(meta) : json_object();
+    const char *key;
+    json_t *value;
+    json_object_foreach(o, key, value) {
+        bool is_known = false;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) is_known |= strcmp(key, known[k]) == 0;
+        if (!is_known && !json_object_get(all, key)) json_object_set(all, key, value);
+    }
+    e->meta_json = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(all);
+    return e->meta_json ? 0 : line_fail(c, "out of memory", NULL);
 }
 
 // {question, options|choices, answer}: choices may be a list of strings or ARC's {text:[...], label:[...]};

@@ -423,11 +423,9 @@ static void test_bad_inputs(void **state) {
     expect_error(args, "not layer 7");
     snprintf(args, sizeof args, "plot '%s' --figure tokens --run 999 -o '%s'", store, out_png);
     expect_error(args, "run 999 does not exist");
+    // An unknown probe is an error naming it (issue 9: it used to draw blank boxes with exit 0).
     snprintf(args, sizeof args, "plot '%s' --figure tokens --score probe:nosuch -o '%s/blank.png'", store, dir);
-    // An unknown probe has no values: the figure is drawn with blank boxes, not an error.
-    char *out = NULL;
-    assert_int_equal(probelab(&out, "%s", args), 0);
-    free(out);
+    expect_error(args, "no probe named 'nosuch'");
     snprintf(args, sizeof args, "plot '%s' --figure tokens --score nosuch -o '%s'", store, out_png);
     expect_error(args, "unknown score source 'nosuch'");
     snprintf(args, sizeof args, "plot '%s' --figure probe.auroc_by_task --series 'nosuch*' -o '%s'", store, out_png);

@@ -113,8 +113,10 @@ static int probe_fill(pl_vstore *v, const char *name, int64_t run_id, float *out
     for (int i = 0; i < n_tokens; i++) out[i] = NAN;
     // The newest probe of that name wins when a probe was refitted under the same name.
     int64_t probe_id;
-    int found = pl_store_find_probe(v->store, name + strlen("probe:"), &probe_id);
-    if (found <= 0) return found;
+    const char *probe = name + strlen("probe:");
+    int found = pl_store_find_probe(v->store, probe, &probe_id);
+    if (found < 0) return -1;
+    if (found == 0) return pl_fail("%s: no probe named '%s' (probelab probe list %s lists them)", v->path, probe, v->path);
     int32_t *pos;
     float *value;
     int n;

@@ -290,6 +290,7 @@ int pl_store_export(pl_store *s, const char *path, const char *hook, pl_pos_rule
     bool npy_format = strlen(path) > 4 && strcmp(path + strlen(path) - 4, ".npy") == 0;
     if (!st_format && !npy_format) return store_fail(s, "%s: output must end in .npy or .safetensors", path);
     if (!label_key) label_key = "correct";
+    if (pl_store_require_label(s, label_key) != 0) return -1;
     pl_design *d = NULL;
     if (pl_design_open(&d, s, hook, rule, f) != 0) return -1;
     int dim = d->dim, n = 0, cap = 0, rc = -1;

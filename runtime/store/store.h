@@ -178,6 +178,18 @@ int pl_store_put_label(pl_store *s, int64_t run_id, const char *key, const char 
 int pl_store_get_label(pl_store *s, int64_t run_id, const char *key, char *buf, size_t buf_size);
 // All labels of a run, sorted by key, as text: keys[i] = values[i] (pl_strings_free both).
 int pl_store_list_labels(pl_store *s, int64_t run_id, char ***keys, char ***values, int *n);
+// Every label name any run has, sorted (pl_strings_free).
+int pl_store_label_keys(pl_store *s, char ***keys, int *n);
+// 0 if some run has label `key`; else -1 with "S.db: no run has a label 'KEY' (labels: ...)".
+// Commands that take a label name call it first, so a typo fails instead of giving all -1.
+int pl_store_require_label(pl_store *s, const char *key);
+// Add or replace labels from a file (writer handle): CSV with a header row, or JSONL with one
+// object per line (docs/store.md, "User labels"). Each row names a run by `run` (a run id) or
+// every run of an example by `example` (the dataset's example id); the other columns are labels:
+// numbers become numbers, other text stays text, an empty cell or null sets nothing. One
+// transaction: a bad row ("FILE:LINE: what is wrong") leaves the store unchanged. *n_rows gets
+// the rows read, *n_labels the labels written (a row of an example counts once per run).
+int pl_store_import_labels(pl_store *s, const char *path, int *n_rows, int *n_labels);
 
 // ---- tensors (any handle) ------------------------------------------------------------------
 

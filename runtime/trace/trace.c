@@ -229,6 +229,7 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
     prompt_scores ps = {0};
     int32_t *ids = NULL;
     pl_token_row *rows = NULL;
+    pl_label *labels = NULL;
     pl_trace_step step = {0};
     int status = -1;
     if (pl_session_new(m, 0, &sess) != 0) goto done;
@@ -316,11 +317,18 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
             t->segment = k >= step.n_cot ? PL_SEG_ANSWER : PL_SEG_COT;
             copy_piece(t->piece, tok, gen->ids[k]);
         }
-        pl_label labels[32];
+        enum { MAX_CHECK_LABELS = 32 };
+        pl_label *grown_labels = realloc(labels, sizeof *labels * (MAX_CHECK_LABELS + 5));
+        if (!grown_labels) {
+            pl_fail("%s: out of memory", pl_store_path(s));
+            goto done;
+        }
+        labels = grown_labels;
         int n_labels = 0;
         if (o->check) {
-            n_labels = o->check(labels, 28, e, step.text, o->check_user);
-            if (n_labels < 0) {
+            n_labels = o->check(labels, MAX_CHECK_LABELS, e, step.text, o->check_user);
+            if (n_labels < 0 || n_labels > MAX_CHECK_LABELS) {
+                if (n_labels > MAX_CHECK_LABELS) pl_fail("the answer checker returned %d labels (at most %d)", n_labels, MAX_CHECK_LABELS);
                 pl_trace_fail_example(i, e);
                 pl_recorder_abort_run(rec);
                 goto done;
@@ -338,6 +346,10 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
         snprintf(extra[2].text, sizeof extra[2].text, "%s", e->id ? e->id : "");
         snprintf(extra[3].text, sizeof extra[3].text, "%s", stop_names[gen->stop]);
         for (int k = 0; k < 5; k++) labels[n_labels++] = extra[k];
+        if (pl_trace_meta_labels(&labels, &n_labels, e->meta_json) != 0) {
+            pl_recorder_abort_run(rec);
+            goto done;
+        }
         for (int k = 0; k < n_labels; k++)
             if (strcmp(labels[k].key, "correct") == 0 && labels[k].num == 1) stats->n_correct++;
         if (pl_recorder_end_run(rec, rows, n_tok, labels, n_labels, step.text) != 0) goto done;
@@ -357,6 +369,7 @@ done:
     free(ps.entropy);
     free(ids);
     free(rows);
+    free(labels);
     pl_trace_step_free(&step);
     free(params);
     free(example_ids);

@@ -51,8 +51,14 @@ pl_trace_opts pl_trace_defaults(void);
 //   n_steps       steps between '|' separators
 //   class         the CoT taxonomy class (pl_cot_class_name: sound, confabulation, ...)
 // pl_trace_dataset adds task, difficulty, example (the example id), stop (length, eos,
-// stop-string, context) and n_generated to every run. Returns the number of labels or -1.
+// stop-string, context) and n_generated to every run, then the example's meta (see
+// pl_trace_meta_labels). Returns the number of labels or -1.
 int pl_trace_check_cot(pl_label *labels, int max_labels, const pl_example *e, const char *generated, void *user);
+// Append the scalar values of an example's meta object to (*labels)[0..*n) (grown with realloc):
+// strings (up to 127 bytes) as text, numbers as numbers, true/false as 1/0, each under its key, or
+// under meta.KEY when a label already present uses KEY. Null, lists, objects, longer strings and
+// keys longer than 31 bytes stay in examples.meta only. Returns 0 or -1 (out of memory).
+int pl_trace_meta_labels(pl_label **labels, int *n, const char *meta_json);
 
 typedef struct {
     int n_examples;     // examples considered (after limit)
