@@ -12,7 +12,7 @@
 
 #ifdef PL_SIMD_X86
 #include <immintrin.h>
-#define FUSED_AVX512 1  // compiled in whatever the build targets; run where pl_simd_level_get() allows
+#define FUSED_AVX512 1  // AVX-512 and AVX2 kernels compiled whatever the build targets; run where the CPU has them
 #endif
 
 #define BLOCK_BYTES (256 * 1024)  // rows of X per block: half of a 1 MB L2, so the block survives until the backward
@@ -51,7 +51,7 @@ struct pl_logreg_fused {
     const float *row_weight;
     const double *b;
     int binary, want_grad;
-    int avx512;  // the AVX-512 kernels (pl_simd_level_get() at the start of the evaluation)
+    pl_simd_level simd;  // which kernels: pl_simd_level_get() at the start of the evaluation
     double inv_n;
 };
 
@@ -173,6 +173,128 @@ static void block_grad_avx512(double *gw, const float *g, const float *x, int m,
         for (int c = 0; c < n_out;) {
             int nc = tile_size(c, n_out, MAX_TILE_BWD);
             switch (nc) { BWD_CASE(1) BWD_CASE(2) BWD_CASE(3) BWD_CASE(4) BWD_CASE(5) BWD_CASE(6) BWD_CASE(7) BWD_CASE(8) }
+            c += nc;
+        }
+}
+#pragma GCC pop_options
+
+// ---- the same two block kernels for AVX2 + FMA (8 lanes, 16 registers: smaller tiles) ----
+
+#define MAX_TILE_FWD_AVX2 4  // 2 rows × 4 outputs = 8 accumulators + 6 loaded vectors <= 16 registers
+#define MAX_TILE_BWD_AVX2 4  // 4 outputs × 16 columns = 8 accumulators
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+static const int32_t lane_on[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+static const int64_t lane_on64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+
+// The first n lanes (n clamped to 0..8) of a float vector, or of a double vector (0..4).
+static inline __m256i lanes8(int n) { return _mm256_loadu_si256((const __m256i *)(lane_on + 8 - (n < 0 ? 0 : n > 8 ? 8 : n))); }
+static inline __m256i lanes4(int n) { return _mm256_loadu_si256((const __m256i *)(lane_on64 + 4 - (n < 0 ? 0 : n > 4 ? 4 : n))); }
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+// NR rows × NC outputs of dot products of length d (NR, NC constant after inlining): whole vectors,
+// then one masked step for the d % 8 tail.
+static inline __attribute__((always_inline)) void dot_tile_avx2(float *z, int ldz, const float *x, const float *w,
+                                                                int d, const int NR, const int NC) {
+    __m256 acc[2][MAX_TILE_FWD_AVX2], xv[2], wv[MAX_TILE_FWD_AVX2];
+#pragma GCC unroll 2
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= d; j += 8) {
+#pragma GCC unroll 2
+        for (int r = 0; r < NR; r++) xv[r] = _mm256_loadu_ps(x + (size_t)r * d + j);
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) wv[c] = _mm256_loadu_ps(w + (size_t)c * d + j);
+#pragma GCC unroll 2
+        for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+            for (int c = 0; c < NC; c++) acc[r][c] = _mm256_fmadd_ps(xv[r], wv[c], acc[r][c]);
+    }
+    if (j < d) {
+        __m256i m = lanes8(d - j);
+#pragma GCC unroll 2
+        for (int r = 0; r < NR; r++) xv[r] = _mm256_maskload_ps(x + (size_t)r * d + j, m);
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) wv[c] = _mm256_maskload_ps(w + (size_t)c * d + j, m);
+#pragma GCC unroll 2
+        for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+            for (int c = 0; c < NC; c++) acc[r][c] = _mm256_fmadd_ps(xv[r], wv[c], acc[r][c]);
+    }
+#pragma GCC unroll 2
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) z[r * ldz + c] = hsum8(acc[r][c]);
+}
+
+#define FWD_CASE_AVX2(NR, NC) \
+    case NC: dot_tile_avx2(z + r * n_out + c, n_out, xr, w + (size_t)c * d, d, NR, NC); break;
+
+static void block_logits_avx2(float *z, const float *x, const float *w, int m, int d, int n_out) {
+    for (int r = 0; r < m;) {
+        int nr = m - r >= 2 ? 2 : 1;
+        const float *xr = x + (size_t)r * d;
+        for (int c = 0; c < n_out;) {
+            int nc = tile_size(c, n_out, MAX_TILE_FWD_AVX2);
+            if (nr == 2) {
+                switch (nc) { FWD_CASE_AVX2(2, 1) FWD_CASE_AVX2(2, 2) FWD_CASE_AVX2(2, 3) FWD_CASE_AVX2(2, 4) }
+            } else {
+                switch (nc) { FWD_CASE_AVX2(1, 1) FWD_CASE_AVX2(1, 2) FWD_CASE_AVX2(1, 3) FWD_CASE_AVX2(1, 4) }
+            }
+            c += nc;
+        }
+        r += nr;
+    }
+}
+
+// Adds the float vector v to gw[0..n) in double (n <= 8).
+static inline void add_to_double_avx2(double *gw, __m256 v, int n) {
+    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+    __m256i mlo = lanes4(n), mhi = lanes4(n - 4);
+    _mm256_maskstore_pd(gw, mlo, _mm256_add_pd(_mm256_maskload_pd(gw, mlo), lo));
+    if (n > 4) _mm256_maskstore_pd(gw + 4, mhi, _mm256_add_pd(_mm256_maskload_pd(gw + 4, mhi), hi));
+}
+
+// NC outputs × 16 columns starting at column j: float sums over the block's m rows, then into double.
+static inline __attribute__((always_inline)) void grad_tile_avx2(double *gw, const float *g, int ldg, const float *x,
+                                                                 int m, int d, int j, const int NC) {
+    __m256 acc[MAX_TILE_BWD_AVX2][2];
+    __m256i m0 = lanes8(d - j), m1 = lanes8(d - j - 8);
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++) acc[c][0] = _mm256_setzero_ps(), acc[c][1] = _mm256_setzero_ps();
+    for (int r = 0; r < m; r++) {
+        const float *xr = x + (size_t)r * d + j;
+        __m256 x0 = _mm256_maskload_ps(xr, m0), x1 = _mm256_maskload_ps(xr + 8, m1);
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) {
+            __m256 gv = _mm256_broadcast_ss(g + (size_t)r * ldg + c);
+            acc[c][0] = _mm256_fmadd_ps(gv, x0, acc[c][0]);
+            acc[c][1] = _mm256_fmadd_ps(gv, x1, acc[c][1]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++) {
+        add_to_double_avx2(gw + (size_t)c * d + j, acc[c][0], d - j);
+        if (d - j > 8) add_to_double_avx2(gw + (size_t)c * d + j + 8, acc[c][1], d - j - 8);
+    }
+}
+
+#define BWD_CASE_AVX2(NC) \
+    case NC: grad_tile_avx2(gw + (size_t)c * d, g + c, n_out, x, m, d, j, NC); break;
+
+static void block_grad_avx2(double *gw, const float *g, const float *x, int m, int d, int n_out) {
+    for (int j = 0; j < d; j += 16)
+        for (int c = 0; c < n_out;) {
+            int nc = tile_size(c, n_out, MAX_TILE_BWD_AVX2);
+            switch (nc) { BWD_CASE_AVX2(1) BWD_CASE_AVX2(2) BWD_CASE_AVX2(3) BWD_CASE_AVX2(4) }
             c += nc;
         }
 }
@@ -299,15 +421,17 @@ static void *thread_rows(void *arg) {
             int m = (int)(ch->r1 - r0 < ws->block ? ch->r1 - r0 : ws->block);
             const float *xb = ws->x + r0 * d;
 #ifdef FUSED_AVX512
-            if (ws->avx512) block_logits_avx512(t->g, xb, ws->w, m, ws->n - r0, d, n_out);
+            if (ws->simd == PL_SIMD_AVX512) block_logits_avx512(t->g, xb, ws->w, m, ws->n - r0, d, n_out);
+            else if (ws->simd == PL_SIMD_AVX2) block_logits_avx2(t->g, xb, ws->w, m, d, n_out);
             else
 #endif
                 block_logits_portable(t->g, xb, ws->w, m, d, n_out);
             ch->loss += block_loss(ch->gb, t->g, ws->y + r0, ws->row_weight ? ws->row_weight + r0 : NULL, ws->b, m,
-                                   n_out, ws->binary, ws->inv_n, ws->avx512);
+                                   n_out, ws->binary, ws->inv_n, ws->simd == PL_SIMD_AVX512);
             if (!ws->want_grad) continue;
 #ifdef FUSED_AVX512
-            if (ws->avx512) block_grad_avx512(ch->gw, t->g, xb, m, d, n_out);
+            if (ws->simd == PL_SIMD_AVX512) block_grad_avx512(ch->gw, t->g, xb, m, d, n_out);
+            else if (ws->simd == PL_SIMD_AVX2) block_grad_avx2(ch->gw, t->g, xb, m, d, n_out);
             else
 #endif
                 block_grad_portable(ch->gw, t->g, xb, m, d, n_out);
@@ -377,7 +501,7 @@ double pl_logreg_fused_eval(pl_logreg_fused *ws, double *grad, const double *par
     for (size_t j = 0; j < n_w; j++) ws->w[j] = (float)params[j];
     ws->x = x, ws->y = y, ws->row_weight = row_weight, ws->b = params + n_w, ws->binary = binary;
     ws->want_grad = grad != NULL;
-    ws->avx512 = pl_simd_level_get() >= PL_SIMD_AVX512;
+    ws->simd = pl_simd_level_get();
     ws->inv_n = 1.0 / (double)ws->n;
     atomic_store(&ws->next_chunk, 0);
     pthread_t tid[MAX_THREADS];
