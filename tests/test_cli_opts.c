@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli_opts.h"
+#include "kernels/kernels.h"
 #include "runtime/base/error.h"
 
 // The variables of the test command, reset before each parse.
@@ -253,6 +254,20 @@ static void test_required_help_version(void **state) {
     free(buf);
 }
 
+// --version names the build type and the SIMD path the kernels take (issue 17).
+static void test_version_names_simd_path(void **state) {
+    char buf[256] = {0};
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    cli_print_version(f);
+    rewind(f);
+    assert_non_null(fgets(buf, sizeof buf, f));
+    fclose(f);
+    printf("--version: %s", buf);
+    assert_non_null(strstr(buf, "build)"));
+    assert_non_null(strstr(buf, pl_simd_path()));
+}
+
 static void test_json_text(void **state) {
     (void)state;
     // Valid UTF-8 passes through; each invalid byte becomes U+FFFD; JSON escaping is jansson's.
@@ -276,7 +291,7 @@ int main(void) {
         cmocka_unit_test(test_kinds),          cmocka_unit_test(test_equals_and_aliases),
         cmocka_unit_test(test_double_dash),    cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_errors),         cmocka_unit_test(test_required_help_version),
-        cmocka_unit_test(test_json_text),
+        cmocka_unit_test(test_json_text),      cmocka_unit_test(test_version_names_simd_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
