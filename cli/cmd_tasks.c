@@ -134,11 +134,10 @@ static int tasks_check(int argc, char **argv) {
         while (r < n_rows && !(rows[r].difficulty == e->difficulty && strcmp(rows[r].task, e->task) == 0)) r++;
         if (r == n_rows) rows[n_rows++] = (count_row){.task = e->task, .difficulty = e->difficulty};
         rows[r].n++;
-        char *generated = malloc(strlen(e->cot) + strlen(e->answer) + 8);
-        sprintf(generated, "%s%s%s%c", e->cot, PL_ANSWER_PREFIX, e->answer, PL_ANSWER_END);
+        char *full = pl_example_full_text(e);  // what a correct model continues the prompt with
         pl_cot_check c;
-        pl_check_cot(&c, e, generated);
-        free(generated);
+        pl_check_cot(&c, e, full + strlen(e->prompt));
+        free(full);
         if (c.steps_checked) {
             rows[r].checked++;
             if (pl_cot_classify(&c) == PL_COT_SOUND) rows[r].sound++;

@@ -48,12 +48,9 @@ static int eval_cell_run(pl_session *s, const pl_model *m, const char *task, int
                          pl_trace_tally *cell) {
     pl_dataset ds;
     if (pl_task_generate(&ds, task, n, seed, difficulty, difficulty)) return -1;
-    const char *stops[] = {"\n"};
-    pl_trace_step_opts o = {.sampling = pl_sample_defaults()};
+    pl_trace_step_opts o = {.sampling = pl_sample_defaults()};  // stops at the task's stop string
     o.sampling.temperature = 0;
     o.sampling.max_new = 0;  // up to the context
-    o.sampling.stop_strings = stops;
-    o.sampling.n_stop_strings = 1;
     int rc = pl_trace_eval(cell, s, m->tokenizer, &ds, &o);
     if (rc == 0 && cell->n_unfit) rc = pl_fail("%s difficulty %d: %d prompts longer than the context", task, difficulty, cell->n_unfit);
     pl_dataset_free(&ds);

@@ -209,20 +209,31 @@ static bool loose_equal(const char *a, const char *b) {
     return strcmp(na, nb) == 0;
 }
 
+// Where the first of the stop strings starts in text (its end if none occurs).
+static const char *first_stop(const char *text, const char *const *stops, int n_stops) {
+    const char *end = text + strlen(text);
+    for (int k = 0; k < n_stops; k++) {
+        const char *at = stops[k][0] ? strstr(text, stops[k]) : NULL;
+        if (at && at < end) end = at;
+    }
+    return end;
+}
+
 int pl_check_cot(pl_cot_check *out, const pl_example *e, const char *generated) {
     if (!out || !e || !generated) return pl_fail("pl_check_cot: NULL argument");
     memset(out, 0, sizeof *out);
 
-    // Split into the cot part and the answer part.
-    const char *answer_at = strstr(generated, PL_ANSWER_PREFIX);
+    // Split into the cot part and the answer part (the example's answer prefix and stop strings).
+    const char *prefix = pl_example_answer_prefix(e);
+    const char *const *stops;
+    int n_stops = pl_example_stops(e, &stops);
+    const char *answer_at = strstr(generated, prefix);
     const char *cot_end = answer_at;
     if (!answer_at) {
-        cot_end = strchr(generated, PL_ANSWER_END);
-        if (!cot_end) cot_end = generated + strlen(generated);
+        cot_end = first_stop(generated, stops, n_stops);
     } else {
-        const char *a = answer_at + strlen(PL_ANSWER_PREFIX);
-        const char *a_end = strchr(a, PL_ANSWER_END);
-        if (!a_end) a_end = a + strlen(a);
+        const char *a = answer_at + strlen(prefix);
+        const char *a_end = first_stop(a, stops, n_stops);
         trim(&a, &a_end);
         size_t n = (size_t)(a_end - a);
         if (n >= sizeof out->answer) n = sizeof out->answer - 1;
@@ -247,7 +258,10 @@ int pl_check_cot(pl_cot_check *out, const pl_example *e, const char *generated) 
     step_verdict last = {0};
     const char *p = generated;
     while (p < cot_end) {
-        const char *sep = memchr(p, PL_COT_STEP_SEP, (size_t)(cot_end - p));
+        // A step ends at '|' or at a line break (chains of thought written one step per line).
+        const char *sep = NULL;
+        for (const char *q = p; q < cot_end && !sep; q++)
+            if (*q == PL_COT_STEP_SEP || *q == '\n') sep = q;
         const char *s_end = sep ? sep : cot_end;
         const char *s = p;
         trim(&s, &s_end);

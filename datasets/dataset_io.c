@@ -39,6 +39,12 @@ int pl_dataset_write_jsonl(const pl_dataset *d, const char *path) {
         json_t *meta = e->meta_json ? json_loads(e->meta_json, 0, NULL) : NULL;
         if (!json_is_object(meta)) json_decref(meta), meta = json_object();
         json_object_set_new(o, "meta", meta);
+        if (e->answer_prefix) json_object_set_new(o, "answer_prefix", json_string(e->answer_prefix));
+        if (e->n_stop > 0) {
+            json_t *stop = json_array();
+            for (int k = 0; k < e->n_stop; k++) json_array_append_new(stop, json_string(e->stop[k]));
+            json_object_set_new(o, "stop", stop);
+        }
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (!line) {
@@ -89,9 +95,28 @@ static int parse_probelab(pl_example *e, json_t *o, line_ctx *c) {
     if (opts && !json_is_array(opts)) return line_fail(c, "'options' must be a list of strings", NULL);
     for (size_t k = 0; opts && k < json_array_size(opts); k++)
         if (!json_is_string(json_array_get(opts, k))) return line_fail(c, "'options' must be a list of strings", NULL);
+    json_t *prefix = json_object_get(o, "answer_prefix"), *stop = json_object_get(o, "stop");
+    if (prefix && (!json_is_string(prefix) || !json_string_length(prefix)))
+        return line_fail(c, "'answer_prefix' must be a non-empty string", NULL);
+    size_t n_stop = json_is_array(stop) ? json_array_size(stop) : stop ? 1 : 0;
+    if (stop && (n_stop == 0 || n_stop > PL_MAX_STOP))
+        return line_fail(c, "'stop' must be a non-empty string or a list of 1 to 8 of them", NULL);
+    for (size_t k = 0; k < n_stop; k++) {
+        json_t *v = json_is_array(stop) ? json_array_get(stop, k) : stop;
+        if (!json_is_string(v) || !json_string_length(v))
+            return line_fail(c, "'stop' must be a non-empty string or a list of 1 to 8 of them", NULL);
+    }
     char *answer = answer_text(json_object_get(o, "answer"));
     if (!answer) return line_fail(c, "'answer' missing or not a string/number", NULL);
     e->answer = answer;
+    if (prefix) e->answer_prefix = pl_strdup0(json_string_value(prefix));
+    if (n_stop) {
+        e->stop = calloc(n_stop, sizeof *e->stop);
+        if (!e->stop) return line_fail(c, "out of memory", NULL);
+        e->n_stop = (int)n_stop;
+        for (size_t k = 0; k < n_stop; k++)
+            e->stop[k] = pl_strdup0(json_string_value(json_is_array(stop) ? json_array_get(stop, k) : stop));
+    }
     e->prompt = pl_strdup0(json_string_value(prompt));
     e->cot = pl_strdup0(cot ? json_string_value(cot) : "");
     e->task = pl_strdup0(task ? json_string_value(task) : "custom");

@@ -92,6 +92,9 @@ void pl_example_free_fields(pl_example *e) {
     for (int i = 0; i < e->n_options; i++) free(e->options[i]);
     free(e->options);
     free(e->meta_json);
+    free(e->answer_prefix);
+    for (int i = 0; i < e->n_stop; i++) free(e->stop[i]);
+    free(e->stop);
     memset(e, 0, sizeof *e);
 }
 
@@ -104,13 +107,32 @@ void pl_dataset_free(pl_dataset *d) {
 }
 
 char *pl_example_full_text(const pl_example *e) {
+    const char *const *stops;
+    pl_example_stops(e, &stops);
     pl_sb s = {0};
     pl_sb_puts(&s, e->prompt ? e->prompt : "");
     pl_sb_puts(&s, e->cot ? e->cot : "");
-    pl_sb_puts(&s, PL_ANSWER_PREFIX);
+    pl_sb_puts(&s, pl_example_answer_prefix(e));
     pl_sb_puts(&s, e->answer ? e->answer : "");
-    pl_sb_putc(&s, PL_ANSWER_END);
+    pl_sb_puts(&s, stops[0]);
     return pl_sb_take(&s);
+}
+
+const char *pl_example_answer_prefix(const pl_example *e) {
+    if (e->answer_prefix && e->answer_prefix[0]) return e->answer_prefix;
+    const pl_task_info *t = pl_task_find(e->task);
+    return t && t->answer_prefix ? t->answer_prefix : PL_ANSWER_PREFIX;
+}
+
+int pl_example_stops(const pl_example *e, const char *const **stops) {
+    static const char *const default_stop[] = {"\n"};
+    if (e->n_stop > 0) {
+        *stops = (const char *const *)e->stop;
+        return e->n_stop;
+    }
+    const pl_task_info *t = pl_task_find(e->task);
+    *stops = t && t->stop ? &t->stop : default_stop;
+    return 1;
 }
 
 // ---- generators ----------------------------------------------------------------------------
@@ -293,16 +315,16 @@ typedef void (*generator_fn)(pl_example *e, pl_rng *r, int difficulty);
 
 static const pl_task_info task_table[] = {
     {"arith", "mod-10 arithmetic chain, evaluated left to right: Q:3+4*2=?|3+4=7|7*2=4|A:4",
-     "number of operations", 1, 8},
+     "number of operations", 1, 8, PL_ANSWER_PREFIX, "\n"},
     {"max", "largest digit of a list by running pairwise comparisons: Q:max(3,8,5)?|3<8|8>5|A:8",
-     "list length - 1 (number of comparisons)", 1, 8},
+     "list length - 1 (number of comparisons)", 1, 8, PL_ANSWER_PREFIX, "\n"},
     {"mc", "multiple choice A-D, largest/smallest option: Q:max?A=3,B=8,C=5|A3<B8|B8>C5|A:B",
-     "1-3: 2-4 options with one-digit values; 4-6: 2-4 options with two-digit values", 1, 6},
+     "1-3: 2-4 options with one-digit values; 4-6: 2-4 options with two-digit values", 1, 6, PL_ANSWER_PREFIX, "\n"},
     {"vars", "multi-hop variable binding mod 10 with distractors: Q:a=3;b=a+4;c=2;d=b*c;?d|b=7|d=4|A:4",
-     "hops (derived variables on the query's path); distractors = (difficulty+1)/2", 1, 5},
+     "hops (derived variables on the query's path); distractors = (difficulty+1)/2", 1, 5, PL_ANSWER_PREFIX, "\n"},
     {"memqa", "multi-session dialogue memory QA in LoCoMo's layout (question -> answer, with evidence)",
      "sessions = difficulty+1, filler turns per session = difficulty, multi-hop questions need up to min(3,difficulty) facts",
-     1, 5},
+     1, 5, PL_ANSWER_PREFIX, "\n"},
 };
 static const generator_fn task_generators[] = {gen_arith, gen_max, gen_mc, gen_vars, NULL};
 

@@ -12,9 +12,10 @@
 
 #include "runtime/train/train.h"
 
-#define PL_COT_STEP_SEP '|'      // separates reasoning steps
-#define PL_ANSWER_PREFIX "A:"    // starts the answer segment
-#define PL_ANSWER_END '\n'       // ends the answer (a stop string for generation)
+#define PL_COT_STEP_SEP '|'      // separates reasoning steps (so does a line break)
+#define PL_ANSWER_PREFIX "A:"    // starts the answer segment (the default; a task or example may differ)
+#define PL_ANSWER_END '\n'       // ends the answer (the default stop string for generation)
+#define PL_MAX_STOP 8            // stop strings of one example at most
 
 typedef struct {
     char *id;          // unique within a dataset, e.g. "arith-000017"
@@ -26,7 +27,16 @@ typedef struct {
     int n_options;
     int difficulty;    // task-specific knob (chain length, number of distractors), 0 if unknown
     char *meta_json;   // task-specific JSON object (e.g. the values, the evidence ids), "{}" if none
+    char *answer_prefix;  // where the answer starts in a continuation; NULL = the task's (PL_ANSWER_PREFIX)
+    char **stop;       // stop strings ending a continuation (n_stop of them); NULL = the task's ("\n")
+    int n_stop;
 } pl_example;
+
+// The answer delimiter and the stop rule of an example: its own (dataset fields answer_prefix and
+// stop), else its built-in task's, else "A:" and "\n". The strings belong to e or to the task table.
+const char *pl_example_answer_prefix(const pl_example *e);
+// Sets *stops to the stop strings and returns how many (at least one).
+int pl_example_stops(const pl_example *e, const char *const **stops);
 
 typedef struct {
     pl_example *items;
@@ -45,6 +55,8 @@ typedef struct {
     const char *description;      // one line
     const char *difficulty_help;  // what the difficulty knob means
     int difficulty_min, difficulty_max;
+    const char *answer_prefix;    // starts the answer in a continuation ("A:")
+    const char *stop;             // ends a continuation ("\n")
 } pl_task_info;
 
 // The built-in tasks (static table, not owned by the caller); *n_tasks receives the count.
@@ -63,7 +75,8 @@ int pl_task_generate(pl_dataset *out, const char *name, int n, uint64_t seed, in
 // pl_dataset_load() on the file gives the examples pl_task_generate("memqa", ...) gives.
 int pl_memqa_write_locomo(const char *path, int n_questions, uint64_t seed, int diff_lo, int diff_hi);
 
-// prompt + cot + "A:" + answer + "\n" as one malloc'd string (caller frees), NULL on OOM.
+// prompt + cot + answer prefix + answer + first stop string (the example's format, by default
+// "A:" and "\n") as one malloc'd string (caller frees), NULL on OOM.
 char *pl_example_full_text(const pl_example *e);
 
 // ---- training examples: the one source over the built-in tasks that the trainer draws from ----
@@ -91,7 +104,7 @@ int pl_task_mix_next(void *mix, uint64_t seed, uint64_t index, pl_train_text *ou
 
 typedef enum {
     PL_FORMAT_AUTO = 0,   // .json / a whole-file JSON value -> LoCoMo; else JSONL, detected per line
-    PL_FORMAT_PROBELAB,   // {id, task, prompt, cot, answer, options?, difficulty, meta}
+    PL_FORMAT_PROBELAB,   // {id, task, prompt, cot, answer, options?, difficulty, meta, answer_prefix?, stop?}
     PL_FORMAT_MC,         // {question, options|choices, answer: letter or 0-based index}
     PL_FORMAT_GSM8K,      // {question, answer: "rationale\n#### 42"}
     PL_FORMAT_LOCOMO,     // LoCoMo JSON: [{sample_id?, conversation, qa}] or one such object
@@ -120,12 +133,12 @@ typedef enum {
     PL_COT_CONFABULATION,    // some step false, the answer follows from the (false) steps
     PL_COT_HALLUCINATION,    // some step false and the answer does not follow either
     PL_COT_INCOMPLETE,       // steps valid, answer follows, but wrong: the chain stopped early
-    PL_COT_NO_ANSWER,        // no "A:" answer in the generated text
+    PL_COT_NO_ANSWER,        // no answer prefix ("A:") in the generated text
     PL_COT_UNCHECKED,        // task without a step checker (loaded data): only `correct` is known
 } pl_cot_class;
 
 typedef struct {
-    char answer[128];    // extracted final answer (after "A:", up to "\n"), valid if has_answer
+    char answer[128];    // extracted final answer (after the prefix, up to a stop string), valid if has_answer
     bool has_answer;
     bool correct;        // has_answer and answer == gold (task-specific normalisation)
     bool steps_checked;  // false if the task has no step checker or the prompt is not parseable
@@ -135,8 +148,9 @@ typedef struct {
     int n_valid_steps;
 } pl_cot_check;
 
-// Check a model's continuation (the text after the prompt: cot + "A:" + answer, anything after
-// the first "\n" following the answer is ignored) against example e. Fills *out; returns 0, or -1
+// Check a model's continuation (the text after the prompt: cot + answer prefix + answer; the
+// example's answer prefix and stop strings, "A:" and "\n" by default: the answer ends at the first
+// stop string after the prefix) against example e. Steps are separated by '|' or line breaks. Fills *out; returns 0, or -1
 // with pl_errmsg() set if an argument is NULL.
 int pl_check_cot(pl_cot_check *out, const pl_example *e, const char *generated);
 // The taxonomy class of a check (see pl_cot_class).

@@ -346,12 +346,104 @@ static void long_prompt_skipped_with_skip_bad(void **state) {
     pl_store_close(s);
 }
 
+// The concatenated pieces of a run's tokens in one segment.
+static void segment_text(const pl_token_row *t, int n, pl_segment seg, char *out, size_t size) {
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n; i++)
+        if (t[i].segment == seg) len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%s", t[i].piece);
+}
+
+// The answer delimiter and the stop rule come from the dataset (fields answer_prefix, stop), and a
+// chain of thought may span lines. stories260K continues "Once upon a time" over several lines
+// (", there was a little girl named Lily. ... too high.\nLily's mom said, ... Lily was sad and
+// didn't know what to do."), so a dataset whose answer starts at "Lily was sad" and stops at "what
+// to do." has a two-line chain of thought. --stop (sampling.stop_strings) overrides the dataset.
+static void dataset_answer_prefix_and_stop_multiline_cot(void **state) {
+    char path[600], copy[600], db[600];
+    snprintf(path, sizeof path, "%s/story.jsonl", dir);
+    snprintf(copy, sizeof copy, "%s/story-copy.jsonl", dir);
+    snprintf(db, sizeof db, "%s/story.db", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"id\":\"story\",\"task\":\"story\",\"prompt\":\"Once upon a time\",\"answer\":\"and didn't know\","
+               "\"answer_prefix\":\"Lily was sad\",\"stop\":[\"what to do.\",\"THE END\"]}\n");
+    fclose(f);
+    pl_dataset d, d2;
+    assert_int_equal(pl_dataset_load(&d, path, false, NULL), 0);
+    assert_string_equal(d.items[0].answer_prefix, "Lily was sad");
+    assert_int_equal(d.items[0].n_stop, 2);
+    assert_int_equal(pl_dataset_write_jsonl(&d, copy), 0);  // the fields survive a round trip
+    assert_int_equal(pl_dataset_load(&d2, copy, false, NULL), 0);
+    assert_string_equal(d2.items[0].answer_prefix, "Lily was sad");
+    assert_int_equal(d2.items[0].n_stop, 2);
+    assert_string_equal(d2.items[0].stop[1], "THE END");
+    pl_dataset_free(&d2);
+
+    pl_store *s;
+    assert_int_equal(pl_store_open(&s, db, PL_STORE_WRITE), 0);
+    pl_trace_opts o = pl_trace_defaults();
+    o.sampling.max_new = 160;
+    o.check = pl_trace_check_cot;
+    o.dataset_path = path;
+    o.progress = false;
+    pl_trace_stats st;
+    if (pl_trace_dataset(&st, s, model, &d, &o) != 0) fail_msg("%s", pl_errmsg());
+    assert_int_equal(st.n_traced, 1);
+    // the override: the first "park." is on the first line
+    const char *stops[] = {"park."};
+    o.sampling.stop_strings = stops;
+    o.sampling.n_stop_strings = 1;
+    if (pl_trace_dataset(&st, s, model, &d, &o) != 0) fail_msg("%s", pl_errmsg());
+    assert_int_equal(st.n_traced, 1);
+
+    pl_run_filter rf = pl_run_filter_complete();
+    pl_run_info *runs;
+    int n;
+    assert_int_equal(pl_store_list_runs(s, &rf, &runs, &n), 0);
+    assert_int_equal(n, 2);
+    char buf[256], cot[4096], answer[4096];
+    pl_token_row *t;
+    int nt;
+    // run 1: two lines of chain of thought, then the answer up to the dataset's stop string
+    assert_int_equal(pl_store_get_tokens(s, runs[0].id, &t, &nt), 0);
+    segment_text(t, nt, PL_SEG_COT, cot, sizeof cot);
+    segment_text(t, nt, PL_SEG_ANSWER, answer, sizeof answer);
+    printf("cot: [%s]\nanswer: [%s]\n", cot, answer);
+    assert_non_null(strchr(cot, '\n'));
+    assert_null(strstr(cot, "Lily was sad"));
+    assert_non_null(strstr(answer, "Lily was sad and"));
+    size_t alen = strlen(answer);
+    assert_true(alen > 11 && strcmp(answer + alen - 11, "what to do.") == 0);
+    free(t);
+    assert_int_equal(pl_store_get_label(s, runs[0].id, "stop", buf, sizeof buf), 1);
+    assert_string_equal(buf, "stop-string");
+    assert_int_equal(pl_store_get_label(s, runs[0].id, "answer", buf, sizeof buf), 1);
+    assert_string_equal(buf, "and didn't know");
+    assert_int_equal(pl_store_get_label(s, runs[0].id, "correct", buf, sizeof buf), 1);
+    assert_string_equal(buf, "1");
+    assert_int_equal(pl_store_get_label(s, runs[0].id, "n_steps", buf, sizeof buf), 1);
+    assert_string_equal(buf, "2");  // one step per line
+    // run 2: --stop park. ends it on the first line, before any answer
+    assert_int_equal(pl_store_get_tokens(s, runs[1].id, &t, &nt), 0);
+    segment_text(t, nt, PL_SEG_COT, cot, sizeof cot);
+    assert_null(strchr(cot, '\n'));
+    size_t clen = strlen(cot);
+    assert_true(clen > 5 && strcmp(cot + clen - 5, "park.") == 0);
+    free(t);
+    assert_int_equal(pl_store_get_label(s, runs[1].id, "has_answer", buf, sizeof buf), 1);
+    assert_string_equal(buf, "0");
+    free(runs);
+    pl_store_close(s);
+    pl_dataset_free(&d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(traced_values_match_recomputation),
         cmocka_unit_test(cli_commands_and_bad_input),
         cmocka_unit_test(record_star_means_every_recordable_hook),
         cmocka_unit_test(long_prompt_skipped_with_skip_bad),
+        cmocka_unit_test(dataset_answer_prefix_and_stop_multiline_cot),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

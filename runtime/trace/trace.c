@@ -86,6 +86,25 @@ static const char *base_name(const char *path) {
     return slash ? slash + 1 : path;
 }
 
+// A run's parameters, the resume key: sorted-key JSON, so equal settings give equal text. The stop
+// strings are the ones the example is generated with (--stop, else the example's or its task's).
+static char *run_params(const pl_trace_opts *o, const pl_example *e) {
+    const pl_sample_params *sp = &o->sampling;
+    const char *const *stop = sp->stop_strings;
+    int n_stop = sp->n_stop_strings;
+    if (n_stop == 0) n_stop = pl_example_stops(e, &stop);
+    json_t *stops = json_array();
+    for (int i = 0; i < n_stop; i++) json_array_append_new(stops, json_string(stop[i]));
+    json_t *pj = json_pack("{s:i, s:f, s:i, s:f, s:I, s:b, s:o, s:s, s:s, s:s}", "max_new", sp->max_new, "temperature",
+                           (double)sp->temperature, "top_k", sp->top_k, "top_p", (double)sp->top_p, "seed",
+                           (json_int_t)sp->seed, "stop_at_eos", sp->stop_at_eos, "stop", stops, "record",
+                           o->record ? o->record : "", "positions", pl_pos_rule_name(o->positions), "dtype",
+                           pl_dtype_name(o->dtype));
+    char *params = pj ? json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(pj);
+    return params;
+}
+
 int pl_trace_fail_example(int index, const pl_example *e) {
     char why[1024];
     snprintf(why, sizeof why, "%s", pl_errmsg());  // pl_fail formats into the buffer pl_errmsg reads
@@ -109,7 +128,9 @@ int pl_trace_encode(const pl_tokenizer *tok, const pl_example *e, int index, int
 int pl_trace_generate(pl_trace_step *out, pl_session *sess, const pl_tokenizer *tok, const pl_example *e,
                       const int32_t *ids, int n_prompt, const pl_trace_step_opts *o) {
     memset(out, 0, sizeof *out);
-    if (pl_generate(sess, ids, n_prompt, &o->sampling, o->on_token, o->user, &out->gen) != 0) return -1;
+    pl_sample_params sp = o->sampling;  // no stop strings given: the example's (or its task's)
+    if (sp.n_stop_strings == 0) sp.n_stop_strings = pl_example_stops(e, &sp.stop_strings);
+    if (pl_generate(sess, ids, n_prompt, &sp, o->on_token, o->user, &out->gen) != 0) return -1;
     const pl_generation *gen = &out->gen;
     // pl_generate samples the last token without running it; run it so every token has activations.
     const float *unused;
@@ -135,7 +156,7 @@ int pl_trace_generate(pl_trace_step *out, pl_session *sess, const pl_tokenizer *
     out->text[len_text] = '\0';
     // The generated text before the answer prefix is the chain of thought; the token in which the
     // prefix starts, and every token after it, is the answer.
-    const char *at = strstr(out->text, o->answer_prefix && o->answer_prefix[0] ? o->answer_prefix : PL_ANSWER_PREFIX);
+    const char *at = strstr(out->text, o->answer_prefix && o->answer_prefix[0] ? o->answer_prefix : pl_example_answer_prefix(e));
     out->n_cot = gen->n;
     if (at) {
         size_t ans_at = (size_t)(at - out->text), end = 0;
@@ -148,7 +169,6 @@ int pl_trace_generate(pl_trace_step *out, pl_session *sess, const pl_tokenizer *
             }
         }
     }
-    (void)e;
     return 0;
 fail:
     pl_trace_step_free(out);
@@ -210,19 +230,7 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
         return -1;
     }
 
-    // Parameters: the resume key. Sorted-key JSON so equal settings give equal text.
-    pl_sample_params sp = o->sampling;
-    static const char *const default_stop[] = {"\n"};
-    if (sp.n_stop_strings == 0) sp.stop_strings = default_stop, sp.n_stop_strings = 1;
-    json_t *stops = json_array();
-    for (int i = 0; i < sp.n_stop_strings; i++) json_array_append_new(stops, json_string(sp.stop_strings[i]));
-    json_t *pj = json_pack("{s:i, s:f, s:i, s:f, s:I, s:b, s:o, s:s, s:s, s:s}", "max_new", sp.max_new, "temperature",
-                           (double)sp.temperature, "top_k", sp.top_k, "top_p", (double)sp.top_p, "seed", (json_int_t)sp.seed,
-                           "stop_at_eos", sp.stop_at_eos, "stop", stops, "record", o->record ? o->record : "",
-                           "positions", pl_pos_rule_name(o->positions), "dtype", pl_dtype_name(o->dtype));
-    char *params = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(pj);
-
+    char *params = NULL;
     pl_session *sess = NULL;
     pl_hooks *hooks = NULL;
     pl_recorder *rec = NULL;
@@ -247,11 +255,18 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
     int max_ctx = pl_session_max_ctx(sess);
     bool draw = o->progress && isatty(2);
     gen_ctx g = {.stop = o->stop};
-    pl_trace_step_opts so = {.sampling = sp, .run_last = true, .on_token = on_token, .user = &g};
+    pl_trace_step_opts so = {.sampling = o->sampling, .run_last = true, .on_token = on_token, .user = &g};
     for (int i = 0; i < n; i++) {
         if (o->stop && *o->stop) {
             stats->interrupted = true;
             break;
+        }
+        const pl_example *e = &d->items[i];
+        free(params);
+        params = run_params(o, e);
+        if (!params) {
+            pl_fail("%s: out of memory", pl_store_path(s));
+            goto done;
         }
         bool done_before;
         if (pl_store_run_done(s, model_id, example_ids[i], params, &done_before) != 0) goto done;
@@ -259,7 +274,6 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
             stats->n_skipped++;
             continue;
         }
-        const pl_example *e = &d->items[i];
         free(ids);
         ids = NULL;
         int n_prompt = pl_trace_encode(tok, e, i, max_ctx, &ids);

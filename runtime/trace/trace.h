@@ -26,7 +26,8 @@ typedef struct {
     const char *record;         // hook globs to record (NULL = tokens and labels only)
     pl_pos_rule positions;      // ALL, PROMPT, COT (all generated) or LAST_PROMPT
     pl_dtype dtype;             // storage dtype of tensors
-    pl_sample_params sampling;  // greedy by default; stop strings default to "\n" (the answer end)
+    pl_sample_params sampling;  // greedy by default; without stop strings each example stops at its
+                                // own (dataset field stop) or its task's ("\n")
     int limit;                  // trace at most this many examples of the dataset (0 = all)
     bool progress;              // progress bar on stderr (only drawn if stderr is a TTY)
     volatile sig_atomic_t *stop;  // when it becomes non-zero, the current run is aborted and we return
@@ -81,8 +82,9 @@ int pl_trace_fail_example(int index, const pl_example *e);
 int pl_trace_encode(const pl_tokenizer *tok, const pl_example *e, int index, int max_ctx, int32_t **ids);
 
 typedef struct {
-    pl_sample_params sampling;  // stop strings included
-    const char *answer_prefix;  // splits the chain of thought from the answer (NULL = PL_ANSWER_PREFIX)
+    pl_sample_params sampling;  // no stop strings: the example's (pl_example_stops)
+    const char *answer_prefix;  // splits the chain of thought from the answer (NULL: the example's,
+                                // pl_example_answer_prefix)
     bool run_last;              // run the last generated token through the model too, so hooks see
                                 // every token (pl_generate samples it without running it)
     pl_token_fn on_token;       // may be NULL; returning false stops the generation
