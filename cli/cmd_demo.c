@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli_opts.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "runtime/base/clock.h"
@@ -17,15 +18,6 @@
 #ifndef PL_SHARE_DIR
 #define PL_SHARE_DIR "share"
 #endif
-
-static const char demo_usage[] =
-    "usage: probelab demo [--out DIR] [--model MODEL] [--n N]\n"
-    "Runs the whole pipeline on the bundled chain-of-thought model and the built-in tasks:\n"
-    "generate tasks, trace the model (CoT, answers, residual stream and attention) into a store,\n"
-    "report accuracy, run the pre-CoT probe analysis with steering, the logit lens, and write figures.\n"
-    "  --out DIR      output folder (default demo-out)\n"
-    "  --model MODEL  model to use (default: the bundled share/models/probelab-cot.gguf)\n"
-    "  --n N          examples per task (default 400; the pre-CoT probes need a few hundred)\n";
 
 typedef int (*command_fn)(int, char **);
 
@@ -46,7 +38,7 @@ static int step(command_fn fn, const char *name, ...) {
     int rc = fn(argc, argv);
     fflush(stdout);
     fflush(stderr);
-    if (rc != 0) fprintf(stderr, "probelab demo: step '%s' failed (exit %d)\n", name, rc);
+    if (rc != 0) fprintf(stderr, "probelab: demo: step '%s' failed (exit %d)\n", name, rc);
     return rc;
 }
 
@@ -56,28 +48,35 @@ static bool file_exists(const char *path) {
 }
 
 int cmd_demo(int argc, char **argv) {
-    const char *out = "demo-out", *model = NULL, *v;
-    long n = 400;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return printf("%s", demo_usage), 0;
-        else if (cli_opt(argc, argv, &i, "--out", &v)) { if (!(out = v)) return fprintf(stderr, "%s", demo_usage), 2; }
-        else if (cli_opt(argc, argv, &i, "--model", &v)) { if (!(model = v)) return fprintf(stderr, "%s", demo_usage), 2; }
-        else if (cli_opt(argc, argv, &i, "--n", &v)) { if (cli_parse_int("--n", v, &n) || n < 10) return pl_fail("--n must be at least 10"), pl_print_error(), 2; }
-        else return fprintf(stderr, "probelab demo: unknown option '%s'\n%s", argv[i], demo_usage), 2;
-    }
+    const char *out = "demo-out", *model = NULL;
+    int64_t n = 400;
+    const cli_option opts[] = {
+        {"--out", CLI_STRING, &out, "DIR", .help = "output folder", .def = "demo-out"},
+        {"--model", CLI_STRING, &model, "MODEL", .help = "model to use", .def = "the bundled share/models/probelab-cot.gguf"},
+        {"--n", CLI_INT, &n, "N", .help = "examples per task (the pre-CoT probes need a few hundred)", .def = "400", .min = 10,
+         .max = 100000},
+        {0}};
+    const cli_spec spec = {
+        "demo", opts, NULL,
+        .summary = "Runs the whole pipeline on the bundled chain-of-thought model and the built-in tasks: generate tasks,\n"
+                   "trace the model (CoT, answers, residual stream and attention) into a store, report accuracy, run the\n"
+                   "pre-CoT probe analysis with steering, the logit lens, and write figures. Every step is printed as the\n"
+                   "probelab command it runs."};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
     char default_model[1024];
     if (!model) {
         snprintf(default_model, sizeof default_model, "%s/models/probelab-cot.gguf", PL_SHARE_DIR);
         if (!file_exists(default_model)) snprintf(default_model, sizeof default_model, "share/models/probelab-cot.gguf");
         model = default_model;
     }
-    if (!file_exists(model)) return pl_fail("%s: the demo model is missing", model), pl_print_error(), 1;
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) return pl_fail("%s: cannot create the output folder", out), pl_print_error(), 1;
+    if (!file_exists(model)) return cli_error("%s: the demo model is missing", model);
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) return cli_error("%s: cannot create the output folder", out);
     char store[1100], fig[1100], nbuf[32];
     snprintf(store, sizeof store, "%s/demo.db", out);
-    snprintf(nbuf, sizeof nbuf, "%ld", n);
+    snprintf(nbuf, sizeof nbuf, "%lld", (long long)n);
     double t0 = pl_now_sec();
-    printf("probelab demo: model %s, %ld examples per task, output in %s/\n", model, n, out);
+    printf("probelab demo: model %s, %lld examples per task, output in %s/\n", model, (long long)n, out);
 
     // 1. The model.
     if (step(cmd_info, "info", model, NULL)) return 1;
@@ -90,14 +89,14 @@ int cmd_demo(int argc, char **argv) {
     for (int t = 0; t < 4; t++) {
         snprintf(data[t], sizeof data[t], "%s/%s.jsonl", out, tasks[t].task);
         if (step(cmd_tasks, "tasks", "generate", "--task", tasks[t].task, "--n", nbuf, "--seed", "1",
-                 "--difficulty-range", tasks[t].range, "-o", data[t], NULL))
+                 "--difficulty", tasks[t].range, "-o", data[t], NULL))
             return 1;
     }
 
     // 3. Trace: generate CoT + answer for every example, check it, record the residual stream
     //    at every layer and every attention pattern. Rerunning resumes.
     for (int t = 0; t < 4; t++)
-        if (step(cmd_trace, "trace", model, "--dataset", data[t], "--store", store, "--record",
+        if (step(cmd_trace, "trace", model, "--dataset", data[t], "--store", store, "--hooks",
                  "hook_embed,blocks.*.hook_resid_post,blocks.*.attn.hook_pattern", "--no-progress", NULL))
             return 1;
 
@@ -113,7 +112,7 @@ int cmd_demo(int argc, char **argv) {
 
     // 6. A failure probe: can the residual stream before the CoT tell whether the answer will be
     //    right? Then score every token of a few runs with it, for the viewer's token view.
-    if (step(cmd_probe, "probe", "train", store, "--hook", "blocks.*.hook_resid_post", "--at", "last-prompt", "--label",
+    if (step(cmd_probe, "probe", "train", store, "--hooks", "blocks.*.hook_resid_post", "--positions", "last-prompt", "--label",
              "correct", "--name", "demo-", "--folds", "3", "--bootstrap", "200", NULL))
         return 1;
     const char *probe = "demo-correct@last-prompt/blocks.3.hook_resid_post";

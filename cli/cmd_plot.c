@@ -3,106 +3,84 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_opts.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "gui/plot/figures.h"
 #include "runtime/base/error.h"
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: probelab plot STORE.db --figure NAME [--series GLOB] [--run R] [--layer L --head H] [--score S]\n"
-            "                     [--tokens FIRST:COUNT] [--size WxH] [--theme light|dark] -o OUT.png|svg|pdf\n"
-            "       probelab plot STORE.db --figure list\n"
-
-            "Draw a figure of a trace store to a PNG, SVG or PDF file with the viewer's drawing code.\n"
-            "  --figure NAME        attention, attention-grid, tokens, or the name of an analysis in the store;\n"
-            "                       `--figure list` prints the figures this store can draw\n"
-            "  --series GLOB        analyses: draw only the series matching GLOB (e.g. 'arith/*', '*/answer');\n"
-            "                       default: the series the analysis shows by default (usually all)\n"
-            "  --run R              run for attention/tokens figures (default: the first run)\n"
-            "  --layer L, --head H  attention layer and head (default 0, 0)\n"
-            "  --score S            token colouring: logprob, entropy or probe:NAME (default: first probe)\n"
-            "  --tokens FIRST:COUNT window of a long run for the tokens figure (default: all, up to 2048)\n"
-            "  --size WxH           pixels for PNG, points for SVG/PDF (default 1280x800)\n"
-            "  --theme light|dark   colours (default light)\n"
-            "  -o, --output FILE    output file; the extension picks the format\n"
-            "  --model-id N         run figures: the first run of model N (needed without --run when the store\n"
-            "                       holds several models; probelab runs S.db --models lists them)\n");
+// "FIRST:COUNT" into int64_t[2].
+static int parse_window(const char *value, void *out) {
+    int64_t *w = out;
+    long long lo, n;
+    char extra;
+    if (sscanf(value, "%lld:%lld%c", &lo, &n, &extra) != 2 || lo < 0 || n < 0 || lo > INT32_MAX || n > INT32_MAX)
+        return pl_fail("expected FIRST:COUNT, two integers >= 0, e.g. 0:256");
+    w[0] = lo, w[1] = n;
+    return 0;
 }
 
-static int usage_error(const char *msg) {
-    pl_fail("plot: %s", msg);
-    pl_print_error();
-    usage(stderr);
-    return 2;
-}
-
-static int parse_long(const char *opt, const char *value, long *out) {
-    if (!value) return pl_fail("%s needs a value", opt);
-    return cli_parse_int(opt, value, out);
+// "WxH" between 16 and 16384 into int[2].
+static int parse_size(const char *value, void *out) {
+    int *wh = out;
+    char extra;
+    if (sscanf(value, "%dx%d%c", &wh[0], &wh[1], &extra) != 2 || wh[0] < 16 || wh[1] < 16 || wh[0] > 16384 || wh[1] > 16384)
+        return pl_fail("expected WxH between 16 and 16384, e.g. 1280x800");
+    return 0;
 }
 
 int cmd_plot(int argc, char **argv) {
-    const char *store = NULL, *figure = NULL, *output = NULL, *score = NULL, *series = NULL, *value;
-    long run = 0, layer = 0, head = 0, width = 1280, height = 800;
-    int64_t model_id = 0;
-    long tok_lo = 0, tok_n = 0;
-    pl_theme theme = PL_THEME_LIGHT;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return usage(stdout), 0;
-        int bad = 0;
-        if (cli_opt(argc, argv, &i, "--figure", &value)) {
-            if (!(figure = value)) return usage_error("--figure needs a value");
-        } else if (cli_opt(argc, argv, &i, "-o", &value) || cli_opt(argc, argv, &i, "--output", &value)) {
-            if (!(output = value)) return usage_error("-o needs a file name");
-        } else if (cli_opt(argc, argv, &i, "--series", &value)) {
-            if (!(series = value)) return usage_error("--series needs a glob, e.g. 'arith/*'");
-        } else if (cli_opt(argc, argv, &i, "--score", &value)) {
-            if (!(score = value)) return usage_error("--score needs a value");
-        } else if (cli_opt(argc, argv, &i, "--model-id", &value)) {
-            bad = cli_parse_model_id(value, &model_id);
-        } else if (cli_opt(argc, argv, &i, "--run", &value)) {
-            bad = parse_long("--run", value, &run);
-        } else if (cli_opt(argc, argv, &i, "--layer", &value)) {
-            bad = parse_long("--layer", value, &layer);
-        } else if (cli_opt(argc, argv, &i, "--head", &value)) {
-            bad = parse_long("--head", value, &head);
-        } else if (cli_opt(argc, argv, &i, "--tokens", &value)) {
-            char extra;
-            if (!value || sscanf(value, "%ld:%ld%c", &tok_lo, &tok_n, &extra) != 2 || tok_lo < 0 || tok_n < 0)
-                return usage_error("--tokens takes FIRST:COUNT, e.g. 0:256");
-        } else if (cli_opt(argc, argv, &i, "--size", &value)) {
-            char extra;
-            if (!value || sscanf(value, "%ldx%ld%c", &width, &height, &extra) != 2 || width < 16 || height < 16 ||
-                width > 16384 || height > 16384)
-                return usage_error("--size takes WxH between 16 and 16384, e.g. 1280x800");
-        } else if (cli_opt(argc, argv, &i, "--theme", &value)) {
-            if (value && strcmp(value, "light") == 0) theme = PL_THEME_LIGHT;
-            else if (value && strcmp(value, "dark") == 0) theme = PL_THEME_DARK;
-            else return usage_error("--theme takes light or dark");
-        } else if (argv[i][0] == '-') {
-            char msg[256];
-            snprintf(msg, sizeof msg, "unknown option '%s'", argv[i]);
-            return usage_error(msg);
-        } else if (!store) {
-            store = argv[i];
-        } else {
-            return usage_error("more than one store given");
-        }
-        if (bad) return pl_print_error(), 2;
-    }
-    if (!store) return usage_error("no store given");
-    if (!figure) return usage_error("--figure NAME is required (--figure list shows them)");
+    const char *store = NULL, *figure = NULL, *output = NULL, *score = NULL, *series = NULL;
+    int64_t run = 0, layer = 0, head = 0, model_id = 0, window[2] = {0, 0};
+    int size[2] = {1280, 800}, theme = 0;
+    bool json = false;
+    static const char *const themes[] = {"light", "dark", NULL};
+    const cli_option opts[] = {
+        {"--figure", CLI_STRING, &figure, "NAME",
+         .help = "attention, attention-grid, tokens, or an analysis of the store; `list` prints what it can draw"},
+        {"--output", CLI_STRING, &output, "FILE", .help = "output file; the extension (.png, .svg, .pdf) picks the format",
+         .aliases = {"-o"}},
+        {"--series", CLI_STRING, &series, "GLOB", .help = "analyses: draw only the series matching GLOB (e.g. 'arith/*')"},
+        {"--run", CLI_INT, &run, "R", .help = "run for attention/tokens figures", .def = "the first run", .min = 1,
+         .max = (double)INT64_MAX},
+        {"--layer", CLI_INT, &layer, "L", .help = "attention layer", .def = "0", .min = 0, .max = 4096},
+        {"--head", CLI_INT, &head, "H", .help = "attention head", .def = "0", .min = 0, .max = 4096},
+        {"--score", CLI_STRING, &score, "S", .help = "token colouring: logprob, entropy or probe:NAME", .def = "the first probe"},
+        {"--tokens", CLI_CUSTOM, window, "FIRST:COUNT", .help = "window of a long run for the tokens figure",
+         .def = "all, up to 2048", .parse = parse_window},
+        {"--size", CLI_CUSTOM, size, "WxH", .help = "pixels for PNG, points for SVG/PDF", .def = "1280x800", .parse = parse_size},
+        {"--theme", CLI_ENUM, &theme, "THEME", .help = "colours", .def = "light", .choices = themes},
+        {"--json", CLI_FLAG, &json, .help = "with --figure list: print [{\"name\", \"title\"}]"},
+        CLI_MODEL_ID_OPTION(model_id),
+        {0}};
+    const cli_positional pos[] = {{"S.db", &store, "the store", true}, {0}};
+    const cli_spec spec = {"plot", opts, pos,
+                           .usage = "S.db --figure NAME [options] -o OUT.png|svg|pdf\n"
+                                    "       probelab plot S.db --figure list [--json]",
+                           .summary = "Draw a figure of a trace store to a PNG, SVG or PDF file with the viewer's drawing code."};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
+    long tok_lo = (long)window[0], tok_n = (long)window[1];
+    int width = size[0], height = size[1];
+    if (!figure) return cli_usage_error("missing --figure NAME (--figure list shows them)");
     int is_list = strcmp(figure, "list") == 0;
-    if (!is_list && !output) return usage_error("-o OUT.png|svg|pdf is required");
+    if (!is_list && !output) return cli_usage_error("missing -o OUT.png|svg|pdf");
 
     pl_vstore *v;
-    if (pl_vstore_open(&v, store) != 0) return pl_print_error(), 1;
+    if (pl_vstore_open(&v, store) != 0) return cli_fail();
     int rc = 1;
     if (is_list) {
         pl_figure_entry *e;
         int n;
         if (pl_figures_list(v, &e, &n) != 0) goto done;
+        if (json) {
+            json_t *a = json_array();
+            for (int i = 0; i < n; i++) json_array_append_new(a, json_pack("{s:s, s:s}", "name", e[i].name, "title", e[i].title));
+            free(e);
+            rc = cli_print_json(a);
+            pl_vstore_close(v);
+            return rc;
+        }
         if (n == 0) printf("%s: empty store: no runs and no analyses yet\n", store);
         for (int i = 0; i < n; i++) printf("%-28s %s\n", e[i].name, e[i].title);
         free(e);
@@ -118,15 +96,15 @@ int cmd_plot(int argc, char **argv) {
     o.series = series;
     o.token_lo = tok_lo;
     o.token_count = tok_n;
-    o.theme = theme;
+    o.theme = theme == 1 ? PL_THEME_DARK : PL_THEME_LIGHT;
     pl_figure *fig;
     if (pl_figures_build(&fig, v, figure, &o) != 0) goto done;
-    int save = pl_plot_save(fig, output, (int)width, (int)height);
+    int save = pl_plot_save(fig, output, width, height);
     pl_figure_free(fig);
     if (save != 0) goto done;
     rc = 0;
 done:
-    if (rc != 0) pl_print_error();
+    if (rc != 0) cli_fail();
     pl_vstore_close(v);
     return rc;
 }

@@ -4,29 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_opts.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "probes/precot/precot.h"
 #include "probes/probe_store.h"
 #include "runtime/base/error.h"
-
-static const char precot_usage[] =
-    "usage: probelab precot S.db [--model PATH] [--alphas -8,-4,-2,-1,-0.5,-0.25,0,0.25,0.5,1,2,4,8] [--layers best|all|L,L,...] [--n-steer N]\n"
-    "                            [--tasks T,T] [--model-id N] [--steer-all] [--max-new N] [--folds K] [--bootstrap N]\n"
-    "                            [--seed S] [--json] [--quiet]\n"
-    "Needs a store traced with --record 'blocks.*.hook_resid_post,hook_embed' (positions all or last-prompt).\n"
-    "1. Per task: AUROC / accuracy / log-loss by layer of probes at the last prompt token (the last token before\n"
-    "   the chain of thought) for the model's own final answer and for the gold answer, with bootstrap 95% CIs\n"
-    "   and baselines (majority, hook_embed, control task).\n"
-    "2. Steering (--n-steer items per task, default 40; 0 = none): on items the model answers correctly, add\n"
-    "   alpha * w to resid_post of the chosen layers (default: the best-AUROC layer) at every position and every\n"
-    "   generation step; w = the probe direction toward a random other answer, scaled to the layer's mean\n"
-    "   residual norm; control = a random direction orthogonal to w with the same norm. Flip rates vs alpha\n"
-    "   (Wilson 95% CIs) and the CoT taxonomy of every steered generation.\n"
-    "   --model PATH: the traced model moved elsewhere (default: the path the store recorded; its sha256 must\n"
-    "   match). --model-id N: runs of model N (needed when the store holds several; runs S.db --models).\n"
-    "Results: analyses precot.auroc_by_layer, precot.accuracy_by_layer, precot.log_loss_by_layer,\n"
-    "precot.flip_rate, precot.taxonomy (layouts in docs/probes.md); --json prints them as JSON.\n";
 
 // Parse "a,b,c" floats into out[max]; returns the count or -1.
 static int parse_floats(const char *opt, const char *text, float *out, int max) {
@@ -46,60 +29,77 @@ static int parse_floats(const char *opt, const char *text, float *out, int max) 
     return n;
 }
 
-static void print_analysis_json(pl_store *s, const char *name, int comma) {
+static int parse_alphas(const char *value, void *out) {
+    pl_precot_options *o = out;
+    int n = parse_floats("--alphas", value, o->alphas, PL_PRECOT_MAX_ALPHAS);
+    if (n < 0) return -1;
+    o->n_alphas = n;
+    return 0;
+}
+
+// An analysis as {"params": {...}, "rows": [{"series", "x", "y", "lo", "hi"}]}, built with jansson.
+static json_t *analysis_json(pl_store *s, const char *name) {
     pl_analysis a;
-    if (pl_store_get_analysis(s, name, &a)) return;
-    printf("  \"%s\": {\"params\": %s, \"rows\": [", name, a.params_json ? a.params_json : "{}");
+    if (pl_store_get_analysis(s, name, &a)) return NULL;
+    json_t *params = a.params_json ? json_loads(a.params_json, 0, NULL) : NULL;
+    json_t *rows = json_array();
     for (int i = 0; i < a.n_rows; i++) {
         const pl_analysis_row *r = &a.rows[i];
-        printf("%s\n    {\"series\": \"%s\", \"x\": %g, \"y\": ", i ? "," : "", r->series, r->x);
-        if (isfinite(r->y)) printf("%.6g", r->y); else printf("null");
-        if (isfinite(r->lo)) printf(", \"lo\": %.6g, \"hi\": %.6g", r->lo, r->hi);
-        printf("}");
+        json_t *row = json_pack("{s:s, s:o, s:o}", "series", r->series, "x", cli_json_real(r->x), "y", cli_json_real(r->y));
+        if (row && isfinite(r->lo)) {
+            json_object_set_new(row, "lo", cli_json_real(r->lo));
+            json_object_set_new(row, "hi", cli_json_real(r->hi));
+        }
+        json_array_append_new(rows, row);
     }
-    printf("]}%s\n", comma ? "," : "");
     pl_analysis_free(&a);
+    return json_pack("{s:o, s:o}", "params", params ? params : json_object(), "rows", rows);
 }
 
 int cmd_precot(int argc, char **argv) {
-    const char *path = NULL, *v, *model = NULL, *layers = "best";
+    const char *path = NULL, *model = NULL, *layers = "best";
     pl_precot_options o = pl_precot_defaults();
-    bool json = false, quiet = false;
-    long lv;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return printf("%s", precot_usage), 0;
-        else if (cli_opt(argc, argv, &i, "--model", &v)) model = v;
-        else if (cli_opt(argc, argv, &i, "--tasks", &v)) o.tasks = v;
-        else if (cli_opt(argc, argv, &i, "--layers", &v)) layers = v;
-        else if (cli_opt(argc, argv, &i, "--alphas", &v)) {
-            if ((o.n_alphas = parse_floats("--alphas", v, o.alphas, PL_PRECOT_MAX_ALPHAS)) < 0) return pl_print_error(), 2;
-        } else if (cli_opt(argc, argv, &i, "--n-steer", &v)) {
-            if (cli_parse_int("--n-steer", v, &lv) || lv < 0) return pl_print_error(), 2;
-            o.n_steer = (int)lv;
-        } else if (cli_opt(argc, argv, &i, "--model-id", &v)) {
-            if (cli_parse_model_id(v, &o.model_id)) return pl_print_error(), 2;
-        } else if (cli_opt(argc, argv, &i, "--max-new", &v)) {
-            if (cli_parse_int("--max-new", v, &lv) || lv < 1) return pl_print_error(), 2;
-            o.max_new = (int)lv;
-        } else if (cli_opt(argc, argv, &i, "--folds", &v)) {
-            if (cli_parse_int("--folds", v, &lv) || lv < 2 || lv > 100) return pl_fail("--folds: 2..100"), pl_print_error(), 2;
-            o.n_folds = (int)lv;
-        } else if (cli_opt(argc, argv, &i, "--bootstrap", &v)) {
-            if (cli_parse_int("--bootstrap", v, &lv) || lv < 0) return pl_print_error(), 2;
-            o.n_bootstrap = (int)lv;
-        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
-            if (cli_parse_int("--seed", v, &lv) || lv < 0) return pl_print_error(), 2;
-            o.seed = (uint64_t)lv;
-        } else if (strcmp(argv[i], "--steer-all") == 0) o.steer_all = 1;
-        else if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
-        else if (argv[i][0] == '-') return fprintf(stderr, "probelab precot: unknown option '%s'\n%s", argv[i], precot_usage), 2;
-        else if (!path) path = argv[i];
-        else return fprintf(stderr, "probelab precot: unexpected argument '%s'\n", argv[i]), 2;
-    }
-    if (!path) return fprintf(stderr, "probelab precot: missing S.db\n%s", precot_usage), 2;
+    int64_t n_steer = o.n_steer, model_id = o.model_id, max_new = o.max_new, folds = o.n_folds, bootstrap = o.n_bootstrap,
+            seed = (int64_t)o.seed;
+    bool json = false, quiet = false, steer_all = false;
+    const cli_option opts[] = {
+        {"--model", CLI_STRING, &model, "PATH", .help = "the traced model moved elsewhere, for steering (its sha256 must match)",
+         .def = "the path the store recorded"},
+        CLI_MODEL_ID_OPTION(model_id),
+        {"--tasks", CLI_STRING, &o.tasks, "T,T", .help = "only these tasks", .def = "every task in the store"},
+        {"--alphas", CLI_CUSTOM, &o, "A,A,...", .help = "steering strengths (finite numbers)",
+         .def = "-8,-4,-2,-1,-0.5,-0.25,0,0.25,0.5,1,2,4,8", .parse = parse_alphas},
+        {"--layers", CLI_STRING, &layers, "best|all|L,L", .help = "steering layers", .def = "best"},
+        {"--n-steer", CLI_INT, &n_steer, "N", .help = "items steered per task; 0 = no steering", .def = "40", .min = 0,
+         .max = 1000000},
+        {"--steer-all", CLI_FLAG, &steer_all, .help = "steer every item, not only those answered correctly"},
+        {"--max-new", CLI_INT, &max_new, "N", .help = "tokens generated per steered item", .def = "96", .min = 1, .max = 1 << 20},
+        {"--folds", CLI_INT, &folds, "K", .help = "cross-validation folds", .def = "5", .min = 2, .max = 100},
+        {"--bootstrap", CLI_INT, &bootstrap, "N", .help = "bootstrap resamples for the CIs", .def = "1000", .min = 0, .max = 1000000},
+        {"--seed", CLI_INT, &seed, "S", .help = "random seed", .def = "0", .min = 0, .max = (double)INT64_MAX},
+        {"--json", CLI_FLAG, &json, .help = "print the analyses as one JSON object {name: {\"params\", \"rows\"}}"},
+        {"--quiet", CLI_FLAG, &quiet, .help = "no progress on stderr"},
+        {0}};
+    const cli_positional pos[] = {{"S.db", &path, "the store", true}, {0}};
+    const cli_spec spec = {
+        "precot", opts, pos,
+        .summary =
+            "Needs a store traced with --hooks 'blocks.*.hook_resid_post,hook_embed' (positions all or last-prompt).\n"
+            "1. Per task: AUROC / accuracy / log-loss by layer of probes at the last prompt token (the last token before\n"
+            "   the chain of thought) for the model's own final answer and for the gold answer, with bootstrap 95% CIs\n"
+            "   and baselines (majority, hook_embed, control task).\n"
+            "2. Steering (--n-steer items per task): on items the model answers correctly, add alpha * w to resid_post of\n"
+            "   the chosen layers (default: the best-AUROC layer) at every position and every generation step; w = the\n"
+            "   probe direction toward a random other answer, scaled to the layer's mean residual norm; control = a random\n"
+            "   direction orthogonal to w with the same norm. Flip rates vs alpha (Wilson 95% CIs) and the CoT taxonomy.\n"
+            "Results: analyses precot.auroc_by_layer, precot.accuracy_by_layer, precot.log_loss_by_layer,\n"
+            "precot.flip_rate, precot.taxonomy (layouts in docs/probes.md)."};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
+    o.n_steer = (int)n_steer, o.model_id = model_id, o.max_new = (int)max_new, o.n_folds = (int)folds;
+    o.n_bootstrap = (int)bootstrap, o.seed = (uint64_t)seed, o.steer_all = steer_all;
     pl_store *s;
-    if (pl_store_open(&s, path, PL_STORE_WRITE)) return pl_print_error(), 1;
+    if (pl_store_open(&s, path, PL_STORE_WRITE)) return cli_fail();
     int status = 1;
     if (strcmp(layers, "best") != 0) {
         if (strcmp(layers, "all") == 0) {
@@ -131,13 +131,19 @@ int cmd_precot(int argc, char **argv) {
         static const char *names[] = {"precot.auroc_by_layer", "precot.accuracy_by_layer", "precot.log_loss_by_layer",
                                       "precot.flip_rate", "precot.taxonomy"};
         int n = o.n_steer > 0 ? 5 : 3;
-        printf("{\n");
-        for (int i = 0; i < n; i++) print_analysis_json(s, names[i], i + 1 < n);
-        printf("}\n");
+        json_t *root = json_object();
+        for (int i = 0; i < n; i++) {
+            json_t *a = analysis_json(s, names[i]);
+            if (a) json_object_set_new(root, names[i], a);
+        }
+        if (cli_print_json(root) != 0) {
+            pl_store_close(s);
+            return 1;
+        }
     }
     status = 0;
 done:
-    if (status) pl_print_error();
+    if (status) cli_fail();
     pl_store_close(s);
     return status;
 }

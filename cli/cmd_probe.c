@@ -4,61 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_opts.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "probes/probe_store.h"
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
 
-static const char probe_usage[] =
-    "usage: probelab probe train S.db [--hook GLOB] [--at RULE] [--label KEY] [options]\n"
-    "       probelab probe apply S.db PROBE [--runs all|ID,ID,...] [--model-id N] [--hook HOOK] [--class NAME] [--json]\n"
-    "       probelab probe list S.db [--json]\n"
-    "       probelab probe show S.db PROBE [--json]\n"
-    "train: one logistic-regression probe per recorded hook matching GLOB (default 'blocks.*.hook_resid_post'),\n"
-    "  one row per complete run at position RULE: last-prompt (default) | cot-start | answer | last-cot | token:N.\n"
-    "  Label KEY: answer (the model's own final answer, default) | gold | correct | any run label.\n"
-    "  Lambda by group k-fold CV on 80% of the examples (groups = examples, never tokens); held-out accuracy,\n"
-    "  macro AUROC and log-loss with group-bootstrap 95% CIs; baselines: majority class, the same probe on\n"
-    "  hook_embed, and a control task (Hewitt & Liang: random labels per question type = the task and its\n"
-    "  prompt with digits masked; selectivity = accuracy - control accuracy).\n"
-    "  Each probe is stored as '<name><label>@<rule>/<hook>'.\n"
-    "  --task T  only runs of task T     --model-id N  runs of model N (needed if the store holds several)\n"
-    "  --folds K (5)  --seed S (0)  --bootstrap N (1000)  --balanced  --name PREFIX  --no-save  --no-control\n"
-    "apply: score every recorded token of the runs with PROBE (id or name) into probe_outputs: the probability\n"
-    "  of --class NAME, or by default of the run's own label class (else the positive / top class).\n"
-    "  --runs all (default: every complete run of the model) or ID,ID,...; --model-id N as for train.\n"
-    "All subcommands print tables; --json prints JSON.\n";
-
-static int usage_error(const char *what) {
-    if (what) fprintf(stderr, "probelab probe: %s\n", what);
-    fprintf(stderr, "%s", probe_usage);
-    return 2;
-}
-
-static void json_num(const char *key, double v, int comma) {
-    if (isfinite(v)) printf("\"%s\": %.6g%s", key, v, comma ? ", " : "");
-    else printf("\"%s\": null%s", key, comma ? ", " : "");
-}
-
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20) printf("\\u%04x", *s);
-        else putchar(*s);
-    }
-    putchar('"');
-}
-
-static void metrics_json(const pl_probe_metrics *m) {
-    printf("{\"n\": %lld, \"n_groups\": %lld, ", (long long)m->n, (long long)m->n_groups);
-    json_num("accuracy", m->accuracy, 1), json_num("accuracy_lo", m->accuracy_lo, 1), json_num("accuracy_hi", m->accuracy_hi, 1);
-    json_num("auroc", m->auroc, 1), json_num("auroc_lo", m->auroc_lo, 1), json_num("auroc_hi", m->auroc_hi, 1);
-    json_num("log_loss", m->log_loss, 1), json_num("log_loss_lo", m->log_loss_lo, 1), json_num("log_loss_hi", m->log_loss_hi, 1);
-    json_num("majority_accuracy", m->majority_accuracy, 1), json_num("control_accuracy", m->control_accuracy, 1);
-    json_num("selectivity", m->selectivity, 0);
-    printf("}");
+static json_t *metrics_json(const pl_probe_metrics *m) {
+    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "n", (json_int_t)m->n, "n_groups",
+                     (json_int_t)m->n_groups, "accuracy", cli_json_real(m->accuracy), "accuracy_lo",
+                     cli_json_real(m->accuracy_lo), "accuracy_hi", cli_json_real(m->accuracy_hi), "auroc",
+                     cli_json_real(m->auroc), "auroc_lo", cli_json_real(m->auroc_lo), "auroc_hi", cli_json_real(m->auroc_hi),
+                     "log_loss", cli_json_real(m->log_loss), "log_loss_lo", cli_json_real(m->log_loss_lo), "log_loss_hi",
+                     cli_json_real(m->log_loss_hi), "majority_accuracy", cli_json_real(m->majority_accuracy),
+                     "control_accuracy", cli_json_real(m->control_accuracy), "selectivity", cli_json_real(m->selectivity));
 }
 
 static void layer_row(const pl_probe_layer *L) {
@@ -69,87 +29,93 @@ static void layer_row(const pl_probe_layer *L) {
            L->probe_id ? "" : "(not stored)");
 }
 
-static void layer_json(const pl_probe_layer *L, int comma) {
-    printf("    {\"hook\": ");
-    json_str(L->hook);
-    printf(", \"layer\": %d, \"probe_id\": %lld, \"lambda\": %g, \"iterations\": %d, \"converged\": %s, \"mean_norm\": %.6g, "
-           "\"metrics\": ",
-           L->layer, (long long)L->probe_id, L->probe->lambda, L->probe->iterations, L->probe->converged ? "true" : "false",
-           L->mean_norm);
-    metrics_json(&L->probe->metrics);
-    printf("}%s\n", comma ? "," : "");
+static json_t *layer_json(const pl_probe_layer *L) {
+    return json_pack("{s:s, s:i, s:I, s:o, s:i, s:b, s:o, s:o}", "hook", L->hook, "layer", L->layer, "probe_id",
+                     (json_int_t)L->probe_id, "lambda", cli_json_real(L->probe->lambda), "iterations", L->probe->iterations,
+                     "converged", (int)L->probe->converged, "mean_norm",
+                     cli_json_real(L->mean_norm), "metrics", metrics_json(&L->probe->metrics));
 }
 
+static json_t *classes_json(char **names, int n) {
+    json_t *a = json_array();
+    for (int c = 0; c < n; c++) json_array_append_new(a, cli_json_text(names[c], strlen(names[c])));
+    return a;
+}
+
+static const char probe_train_summary[] =
+    "One logistic-regression probe per recorded hook matching GLOBS, one row per complete run at the position RULE.\n"
+    "Label KEY: answer (the model's own final answer, default) | gold | correct | any run label.\n"
+    "Lambda by group k-fold CV on 80% of the examples (groups = examples, never tokens); held-out accuracy, macro\n"
+    "AUROC and log-loss with group-bootstrap 95% CIs; baselines: majority class, the same probe on hook_embed, and a\n"
+    "control task (Hewitt & Liang: random labels per question type = the task and its prompt with digits masked;\n"
+    "selectivity = accuracy - control accuracy). Each probe is stored as '<name><label>@<rule>/<hook>'.";
+
 static int probe_train(int argc, char **argv) {
-    const char *path = NULL, *v, *at = "last-prompt";
+    const char *path = NULL;
     pl_probe_train_options o = pl_probe_train_defaults();
-    bool json = false;
-    long lv;
-    for (int i = 2; i < argc; i++) {
-        if (cli_is_help(argv[i])) return printf("%s", probe_usage), 0;
-        else if (cli_opt(argc, argv, &i, "--hook", &v)) o.hooks = v;
-        else if (cli_opt(argc, argv, &i, "--at", &v)) at = v;
-        else if (cli_opt(argc, argv, &i, "--label", &v)) o.sel.label = v;
-        else if (cli_opt(argc, argv, &i, "--task", &v)) o.sel.task = v;
-        else if (cli_opt(argc, argv, &i, "--name", &v)) o.name_prefix = v;
-        else if (cli_opt(argc, argv, &i, "--model-id", &v)) {
-            if (cli_parse_model_id(v, &o.sel.model_id)) return pl_print_error(), 2;
-        } else if (cli_opt(argc, argv, &i, "--folds", &v)) {
-            if (cli_parse_int("--folds", v, &lv)) return pl_print_error(), 2;
-            if (lv < 2 || lv > 100) return pl_fail("--folds %ld: must be in 2..100", lv), pl_print_error(), 2;
-            o.eval.cv.n_folds = (int)lv;
-        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
-            if (cli_parse_int("--seed", v, &lv) || lv < 0) return pl_print_error(), 2;
-            o.eval.cv.seed = o.eval.seed = (uint64_t)lv;
-        } else if (cli_opt(argc, argv, &i, "--bootstrap", &v)) {
-            if (cli_parse_int("--bootstrap", v, &lv) || lv < 0) return pl_print_error(), 2;
-            o.eval.n_bootstrap = (int)lv;
-        } else if (strcmp(argv[i], "--balanced") == 0) o.eval.probe.balanced = 1;
-        else if (strcmp(argv[i], "--no-save") == 0) o.save = 0;
-        else if (strcmp(argv[i], "--no-control") == 0) o.control_task = 0;
-        else if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (argv[i][0] == '-') return pl_fail("probe train: unknown option '%s'", argv[i]), pl_print_error(), usage_error(NULL);
-        else if (!path) path = argv[i];
-        else return usage_error("unexpected argument");
-    }
-    if (!path) return usage_error("missing S.db");
-    if (pl_probe_at_parse(&o.sel.at, at)) return pl_print_error(), 2;
+    pl_probe_at at = {PL_AT_LAST_PROMPT, 0};
+    int64_t model_id = 0, folds = o.eval.cv.n_folds, seed = (int64_t)o.eval.cv.seed, bootstrap = o.eval.n_bootstrap;
+    bool json = false, balanced = false, no_save = false, no_control = false;
+    char positions_help[300];
+    snprintf(positions_help, sizeof positions_help, "one position per run: %s", cli_positions_list(CLI_POS_ONE));
+    const cli_option opts[] = {
+        {"--hooks", CLI_STRING, &o.hooks, "GLOBS", .help = "hooks to probe", .def = "blocks.*.hook_resid_post",
+         .aliases = {"--hook"}},
+        {"--positions", CLI_CUSTOM, &at, "RULE", .help = positions_help, .def = "last-prompt", .parse = cli_parse_positions_one},
+        {"--at", CLI_CUSTOM, &at, "RULE", .help = "old name of --positions; there `answer` means answer-prefix",
+         .parse = cli_parse_at_legacy},
+        {"--label", CLI_STRING, &o.sel.label, "KEY", .help = "what the probe predicts", .def = "answer"},
+        {"--task", CLI_STRING, &o.sel.task, "T", .help = "only runs of task T"},
+        CLI_MODEL_ID_OPTION(model_id),
+        {"--folds", CLI_INT, &folds, "K", .help = "cross-validation folds", .def = "5", .min = 2, .max = 100},
+        {"--seed", CLI_INT, &seed, "S", .help = "random seed of the splits and the bootstrap", .def = "0", .min = 0,
+         .max = (double)INT64_MAX},
+        {"--bootstrap", CLI_INT, &bootstrap, "N", .help = "bootstrap resamples for the CIs", .def = "1000", .min = 0,
+         .max = 1000000},
+        {"--balanced", CLI_FLAG, &balanced, .help = "class-balanced loss"},
+        {"--name", CLI_STRING, &o.name_prefix, "PREFIX", .help = "prefix of the stored names"},
+        {"--no-save", CLI_FLAG, &no_save, .help = "fit and report, store nothing"},
+        {"--no-control", CLI_FLAG, &no_control, .help = "skip the control task"},
+        {"--json", CLI_FLAG, &json, .help = "print the sweep as JSON"},
+        {0}};
+    const cli_positional pos[] = {{"S.db", &path, "the store", true}, {0}};
+    const cli_spec spec = {"probe train", opts, pos, .summary = probe_train_summary};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
+    o.sel.at = at;
+    o.sel.model_id = model_id;
+    o.eval.cv.n_folds = (int)folds;
+    o.eval.cv.seed = o.eval.seed = (uint64_t)seed;
+    o.eval.n_bootstrap = (int)bootstrap;
+    if (balanced) o.eval.probe.balanced = 1;
+    if (no_save) o.save = 0;
+    if (no_control) o.control_task = 0;
+    char at_text[32];
+    pl_probe_at_format(at_text, sizeof at_text, &o.sel.at);
     pl_store *s;
-    if (pl_store_open(&s, path, o.save ? PL_STORE_WRITE : PL_STORE_READ)) return pl_print_error(), 1;
+    if (pl_store_open(&s, path, o.save ? PL_STORE_WRITE : PL_STORE_READ)) return cli_fail();
     double t0 = pl_now_sec();
     pl_probe_sweep sw;
     if (pl_probe_train_sweep(&sw, s, &o)) {
-        pl_print_error();
+        cli_fail();
         pl_store_close(s);
         return 1;
     }
     double secs = pl_now_sec() - t0;
     const pl_probe_rows *r = &sw.rows;
+    int status = 0;
     if (json) {
-        printf("{\"store\": ");
-        json_str(path);
-        printf(", \"label\": ");
-        json_str(o.sel.label);
-        printf(", \"at\": ");
-        json_str(at);
-        printf(", \"task\": ");
-        json_str(o.sel.task ? o.sel.task : "");
-        printf(", \"model_id\": %lld, \"n_runs\": %lld, \"n_skipped\": %lld, \"folds\": %d, \"seconds\": %.3f, \"classes\": [",
-               (long long)r->model_id, (long long)r->n, (long long)r->n_skipped, o.eval.cv.n_folds, secs);
-        for (int c = 0; c < r->n_classes; c++) printf("%s", c ? ", " : ""), json_str(r->class_names[c]);
-        printf("],\n  \"probes\": [\n");
-        for (int i = 0; i < sw.n_layers; i++) layer_json(&sw.layers[i], i + 1 < sw.n_layers);
-        printf("  ],\n  \"embed_baseline\": ");
-        if (sw.has_embed) {
-            printf("\n");
-            layer_json(&sw.embed, 0);
-        } else {
-            printf("null\n");
-        }
-        printf("}\n");
+        json_t *probes = json_array();
+        for (int i = 0; i < sw.n_layers; i++) json_array_append_new(probes, layer_json(&sw.layers[i]));
+        status = cli_print_json(json_pack(
+            "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:o, s:o, s:o, s:o}", "store", path, "label", o.sel.label, "at", at_text,
+            "task", o.sel.task ? o.sel.task : "", "model_id", (json_int_t)r->model_id, "n_runs", (json_int_t)r->n, "n_skipped",
+            (json_int_t)r->n_skipped, "folds", o.eval.cv.n_folds, "seconds", cli_json_real(secs), "classes",
+            classes_json(r->class_names, r->n_classes), "probes", probes, "embed_baseline",
+            sw.has_embed ? layer_json(&sw.embed) : json_null()));
     } else {
-        printf("probe train %s: label '%s' at %s, %lld runs (%lld skipped), %d classes:", path, o.sel.label, at, (long long)r->n,
-               (long long)r->n_skipped, r->n_classes);
+        printf("probe train %s: label '%s' at %s, %lld runs (%lld skipped), %d classes:", path, o.sel.label, at_text,
+               (long long)r->n, (long long)r->n_skipped, r->n_classes);
         for (int c = 0; c < r->n_classes && c < 12; c++) printf(" %s", r->class_names[c]);
         printf("%s\n", r->n_classes > 12 ? " ..." : "");
         printf("held-out metrics with group-bootstrap 95%% CIs; lambda by %d-fold group CV\n", o.eval.cv.n_folds);
@@ -157,96 +123,78 @@ static int probe_train(int argc, char **argv) {
                "lambda", "majority", "control", "selectivity");
         for (int i = 0; i < sw.n_layers; i++) layer_row(&sw.layers[i]);
         if (sw.has_embed) layer_row(&sw.embed);
-        else printf("(hook_embed not recorded: no embedding baseline; trace with --record '...,hook_embed')\n");
+        else printf("(hook_embed not recorded: no embedding baseline; trace with --hooks '...,hook_embed')\n");
         printf("%d probe(s) %s in %.2f s\n", sw.n_layers, o.save ? "stored" : "fitted", secs);
     }
     pl_probe_sweep_free(&sw);
     pl_store_close(s);
-    return 0;
+    return status;
 }
 
-static void record_json(const pl_probe_record *r, int comma) {
-    printf("  {\"id\": %lld, \"name\": ", (long long)r->id);
-    json_str(r->name);
-    printf(", \"kind\": ");
-    json_str(r->kind);
-    printf(", \"hook\": ");
-    json_str(r->hook);
-    printf(", \"at\": ");
-    json_str(r->at);
-    printf(", \"label\": ");
-    json_str(r->label);
-    printf(", \"task\": ");
-    json_str(r->task);
-    printf(", \"model_id\": %lld, \"model_name\": ", (long long)r->model_id);
-    json_str(r->model_name);
-    printf(", \"model_sha256\": ");
-    json_str(r->model_sha256);
-    printf(", \"d\": %d, \"lambda\": %g, \"created\": %.3f, \"classes\": [", r->d, r->lambda, r->created);
-    for (int c = 0; c < r->n_classes; c++) printf("%s", c ? ", " : ""), json_str(r->class_names[c]);
-    printf("], \"metrics\": ");
-    metrics_json(&r->metrics);
-    printf("}%s\n", comma ? "," : "");
+static json_t *record_json(const pl_probe_record *r) {
+    return json_pack("{s:I, s:o, s:s, s:s, s:s, s:o, s:o, s:I, s:o, s:s, s:i, s:o, s:o, s:o, s:o}", "id", (json_int_t)r->id,
+                     "name", cli_json_text(r->name, strlen(r->name)), "kind", r->kind, "hook", r->hook, "at", r->at,
+                     "label", cli_json_text(r->label, strlen(r->label)), "task", cli_json_text(r->task, strlen(r->task)),
+                     "model_id", (json_int_t)r->model_id, "model_name", cli_json_text(r->model_name, strlen(r->model_name)),
+                     "model_sha256", r->model_sha256, "d", r->d, "lambda", cli_json_real(r->lambda), "created",
+                     cli_json_real(r->created), "classes", classes_json(r->class_names, r->n_classes), "metrics",
+                     metrics_json(&r->metrics));
 }
 
 static int probe_list(int argc, char **argv) {
     const char *path = NULL;
     bool json = false;
-    for (int i = 2; i < argc; i++) {
-        if (cli_is_help(argv[i])) return printf("%s", probe_usage), 0;
-        else if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (argv[i][0] == '-') return usage_error("unknown option");
-        else path = argv[i];
-    }
-    if (!path) return usage_error("missing S.db");
+    const cli_option opts[] = {{"--json", CLI_FLAG, &json, .help = "print a JSON array of probe records"}, {0}};
+    const cli_positional pos[] = {{"S.db", &path, "the store", true}, {0}};
+    const cli_spec spec = {"probe list", opts, pos, .summary = "List the probes stored in a store."};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
     pl_store *s;
-    if (pl_store_open(&s, path, PL_STORE_READ)) return pl_print_error(), 1;
+    if (pl_store_open(&s, path, PL_STORE_READ)) return cli_fail();
     pl_probe_record *recs;
     int n;
     if (pl_probe_list_saved(s, &recs, &n)) {
-        pl_print_error();
+        cli_fail();
         pl_store_close(s);
         return 1;
     }
-    if (json) printf("[\n");
-    else printf("%-5s %-50s %-12s %-7s %-7s %-7s\n", "id", "name", "kind", "classes", "AUROC", "acc");
+    json_t *a = json ? json_array() : NULL;
+    if (!json) printf("%-5s %-50s %-12s %-7s %-7s %-7s\n", "id", "name", "kind", "classes", "AUROC", "acc");
     for (int i = 0; i < n; i++) {
-        if (json) record_json(&recs[i], i + 1 < n);
+        if (json) json_array_append_new(a, record_json(&recs[i]));
         else
-            printf("%-5lld %-50s %-12s %-7d %-7.3f %-7.3f\n", (long long)recs[i].id, recs[i].name, recs[i].kind, recs[i].n_classes,
-                   recs[i].metrics.auroc, recs[i].metrics.accuracy);
+            printf("%-5lld %-50s %-12s %-7d %-7.3f %-7.3f\n", (long long)recs[i].id, recs[i].name, recs[i].kind,
+                   recs[i].n_classes, recs[i].metrics.auroc, recs[i].metrics.accuracy);
         pl_probe_record_free(&recs[i]);
     }
-    if (json) printf("]\n");
+    int status = 0;
+    if (json) status = cli_print_json(a);
     else if (n == 0) printf("(no probes in %s; probelab probe train %s)\n", path, path);
     free(recs);
     pl_store_close(s);
-    return 0;
+    return status;
 }
 
 static int probe_show(int argc, char **argv) {
     const char *path = NULL, *ref = NULL;
     bool json = false;
-    for (int i = 2; i < argc; i++) {
-        if (cli_is_help(argv[i])) return printf("%s", probe_usage), 0;
-        else if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (argv[i][0] == '-' && argv[i][1]) return usage_error("unknown option");
-        else if (!path) path = argv[i];
-        else if (!ref) ref = argv[i];
-        else return usage_error("unexpected argument");
-    }
-    if (!path || !ref) return usage_error("missing S.db or PROBE");
+    const cli_option opts[] = {{"--json", CLI_FLAG, &json, .help = "print the probe record as JSON"}, {0}};
+    const cli_positional pos[] = {{"S.db", &path, "the store", true}, {"PROBE", &ref, "a probe id or name", true}, {0}};
+    const cli_spec spec = {"probe show", opts, pos, .summary = "Print one stored probe: what it reads, its fit and its metrics."};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
     pl_store *s;
-    if (pl_store_open(&s, path, PL_STORE_READ)) return pl_print_error(), 1;
+    if (pl_store_open(&s, path, PL_STORE_READ)) return cli_fail();
     pl_probe *p;
     pl_probe_record r;
     if (pl_probe_load(s, ref, &p, &r)) {
-        pl_print_error();
+        cli_fail();
         pl_store_close(s);
         return 1;
     }
+    int status = 0;
     if (json) {
-        record_json(&r, 0);
+        status = cli_print_json(record_json(&r));
     } else {
         const pl_probe_metrics *m = &r.metrics;
         printf("probe %lld  %s\n", (long long)r.id, r.name);
@@ -269,29 +217,29 @@ static int probe_show(int argc, char **argv) {
     pl_probe_free(p);
     pl_probe_record_free(&r);
     pl_store_close(s);
-    return 0;
+    return status;
 }
 
 static int probe_apply(int argc, char **argv) {
-    const char *path = NULL, *ref = NULL, *runs = "all", *hook = NULL, *cls = NULL, *v;
+    const char *path = NULL, *ref = NULL, *runs = "all", *hook = NULL, *cls = NULL;
     bool json = false;
     int64_t model_id = 0;
-    for (int i = 2; i < argc; i++) {
-        if (cli_is_help(argv[i])) return printf("%s", probe_usage), 0;
-        else if (cli_opt(argc, argv, &i, "--model-id", &v)) {
-            if (cli_parse_model_id(v, &model_id)) return pl_print_error(), 2;
-        } else if (cli_opt(argc, argv, &i, "--runs", &v)) runs = v;
-        else if (cli_opt(argc, argv, &i, "--hook", &v)) hook = v;
-        else if (cli_opt(argc, argv, &i, "--class", &v)) cls = v;
-        else if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (argv[i][0] == '-') return usage_error("unknown option");
-        else if (!path) path = argv[i];
-        else if (!ref) ref = argv[i];
-        else return usage_error("unexpected argument");
-    }
-    if (!path || !ref) return usage_error("missing S.db or PROBE");
+    const cli_option opts[] = {
+        {"--runs", CLI_STRING, &runs, "all|ID,ID", .help = "runs to score", .def = "every complete run of the model"},
+        CLI_MODEL_ID_OPTION(model_id),
+        {"--hooks", CLI_STRING, &hook, "HOOK", .help = "read this hook instead of the probe's own", .aliases = {"--hook"}},
+        {"--class", CLI_STRING, &cls, "NAME", .help = "score the probability of this class",
+         .def = "the run's own label class, else the positive / top class"},
+        {"--json", CLI_FLAG, &json, .help = "print {\"probe\", \"runs\", \"values\", \"seconds\"}"},
+        {0}};
+    const cli_positional pos[] = {{"S.db", &path, "the store", true}, {"PROBE", &ref, "a probe id or name", true}, {0}};
+    const cli_spec spec = {"probe apply", opts, pos,
+                           .summary = "Score every recorded token of the runs with PROBE into probe_outputs (the viewer's "
+                                      "token colours)."};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
     pl_store *s;
-    if (pl_store_open(&s, path, PL_STORE_WRITE)) return pl_print_error(), 1;
+    if (pl_store_open(&s, path, PL_STORE_WRITE)) return cli_fail();
     int64_t *ids = NULL;
     int n = 0, status = 1;
     if (strcmp(runs, "all") != 0) {  // else NULL: every complete run of the model
@@ -306,21 +254,27 @@ static int probe_apply(int argc, char **argv) {
     int64_t scored = 0;
     double t0 = pl_now_sec();
     if (pl_probe_apply(s, ref, model_id, ids, n, hook, cls, &scored, &n)) goto done;
-    if (json) printf("{\"probe\": \"%s\", \"runs\": %d, \"values\": %lld, \"seconds\": %.3f}\n", ref, n, (long long)scored, pl_now_sec() - t0);
-    else printf("probe %s: scored %lld tokens of %d run(s) into probe_outputs (%.2f s)\n", ref, (long long)scored, n, pl_now_sec() - t0);
+    if (json) {
+        status = cli_print_json(json_pack("{s:o, s:i, s:I, s:o}", "probe", cli_json_text(ref, strlen(ref)), "runs", n,
+                                          "values", (json_int_t)scored, "seconds", cli_json_real(pl_now_sec() - t0)));
+        goto quiet;
+    }
+    printf("probe %s: scored %lld tokens of %d run(s) into probe_outputs (%.2f s)\n", ref, (long long)scored, n, pl_now_sec() - t0);
     status = 0;
 done:
-    if (status) pl_print_error();
+    if (status) cli_fail();
+quiet:
     free(ids);
     pl_store_close(s);
     return status;
 }
 
 int cmd_probe(int argc, char **argv) {
-    if (argc < 2 || cli_is_help(argv[1])) return printf("%s", probe_usage), argc < 2 ? 2 : 0;
-    if (strcmp(argv[1], "train") == 0) return probe_train(argc, argv);
-    if (strcmp(argv[1], "apply") == 0) return probe_apply(argc, argv);
-    if (strcmp(argv[1], "list") == 0) return probe_list(argc, argv);
-    if (strcmp(argv[1], "show") == 0) return probe_show(argc, argv);
-    return usage_error("unknown subcommand (train, apply, list, show)");
+    static const cli_subcommand subs[] = {
+        {"train", probe_train, "fit one probe per hook (layer sweep with CV, CIs and baselines) and store them"},
+        {"apply", probe_apply, "score every recorded token of runs with a stored probe"},
+        {"list", probe_list, "list the stored probes"},
+        {"show", probe_show, "print one stored probe"},
+        {0}};
+    return cli_dispatch("probe", "Linear probes over a trace store (docs/probes.md).", subs, argc, argv);
 }

@@ -20,15 +20,16 @@ int pl_probe_at_parse(pl_probe_at *out, const char *text) {
     if (!text) return pl_fail("--at: missing value");
     if (strcmp(text, "last-prompt") == 0) out->kind = PL_AT_LAST_PROMPT;
     else if (strcmp(text, "cot-start") == 0) out->kind = PL_AT_COT_START;
-    else if (strcmp(text, "answer") == 0) out->kind = PL_AT_ANSWER;
+    else if (strcmp(text, "answer-prefix") == 0 || strcmp(text, "answer") == 0) out->kind = PL_AT_ANSWER;  // "answer": old name
     else if (strcmp(text, "last-cot") == 0) out->kind = PL_AT_LAST_COT;
     else if (strncmp(text, "token:", 6) == 0) {
         char *end;
         long v = strtol(text + 6, &end, 10);
-        if (end == text + 6 || *end || v < -100000 || v > 100000) return pl_fail("--at '%s': N must be an integer", text);
+        if (end == text + 6 || *end || v < -100000 || v > 100000)
+            return pl_fail("position '%s': N must be an integer in [-100000, 100000]", text);
         out->kind = PL_AT_TOKEN, out->token = (int)v;
     } else {
-        return pl_fail("--at '%s': expected last-prompt, cot-start, answer, last-cot or token:N", text);
+        return pl_fail("position '%s': expected last-prompt, cot-start, answer-prefix, last-cot or token:N", text);
     }
     return 0;
 }
@@ -37,7 +38,7 @@ void pl_probe_at_format(char *buf, size_t buf_size, const pl_probe_at *at) {
     switch (at->kind) {
     case PL_AT_LAST_PROMPT: snprintf(buf, buf_size, "last-prompt"); break;
     case PL_AT_COT_START: snprintf(buf, buf_size, "cot-start"); break;
-    case PL_AT_ANSWER: snprintf(buf, buf_size, "answer"); break;
+    case PL_AT_ANSWER: snprintf(buf, buf_size, "answer-prefix"); break;
     case PL_AT_LAST_COT: snprintf(buf, buf_size, "last-cot"); break;
     case PL_AT_TOKEN: snprintf(buf, buf_size, "token:%d", at->token); break;
     }
@@ -74,7 +75,7 @@ int pl_probe_at_resolve(int32_t *pos, const pl_probe_at *at, const pl_token_row 
         break;
     case PL_AT_ANSWER:
         p = answer_prefix_end(tokens, n_tokens, n_prompt);
-        if (p < 0) return pl_fail("answer: no \"%s\" in the generated text", PL_ANSWER_PREFIX);
+        if (p < 0) return pl_fail("answer-prefix: no \"%s\" in the generated text", PL_ANSWER_PREFIX);
         break;
     case PL_AT_LAST_COT:
         for (int i = n_prompt; i < n_tokens; i++)
@@ -270,7 +271,7 @@ int pl_probe_rows_select(pl_probe_rows *out, pl_store *s, const pl_probe_select 
     }
     if (n == 0) {
         pl_fail("%s: no run has label '%s' at %s (%s)", pl_store_path(s), sel->label,
-                sel->at.kind == PL_AT_ANSWER ? "answer" : "the chosen position", first_skip);
+                sel->at.kind == PL_AT_ANSWER ? "answer-prefix" : "the chosen position", first_skip);
         goto fail;
     }
     // Classes: the sorted distinct label texts.

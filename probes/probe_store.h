@@ -32,7 +32,8 @@ typedef struct {
     int token;  // PL_AT_TOKEN only
 } pl_probe_at;
 
-// Parse "last-prompt", "cot-start", "answer", "last-cot" or "token:N". -1 (pl_errmsg) otherwise.
+// Parse "last-prompt", "cot-start", "answer-prefix" ("answer" is its old name), "last-cot" or "token:N".
+// -1 (pl_errmsg) otherwise. The names mean what they mean for every command (docs/store.md).
 int pl_probe_at_parse(pl_probe_at *out, const char *text);
 // The canonical text of a position rule into buf.
 void pl_probe_at_format(char *buf, size_t buf_size, const pl_probe_at *at);

@@ -185,6 +185,7 @@ static void test_cli_tables_and_json(void **state) {
     assert_non_null(strstr(out, "blocks.1.hook_resid_post"));
     assert_non_null(strstr(out, "\"embed_baseline\""));
     free(out);
+    // --at answer: the old spelling of --positions answer-prefix (the token ending "A:").
     snprintf(args, sizeof args, "probe train %s --label correct --at answer --folds 3 --bootstrap 100 --name t/", fx.store);
     out = run_cli(args, &status);
     if (status) fprintf(stderr, "%s\n", out);
@@ -195,9 +196,9 @@ static void test_cli_tables_and_json(void **state) {
     snprintf(args, sizeof args, "probe list %s --json", fx.store);
     out = run_cli(args, &status);
     assert_int_equal(status, 0);
-    assert_non_null(strstr(out, "t/correct@answer/blocks.0.hook_resid_post"));
+    assert_non_null(strstr(out, "t/correct@answer-prefix/blocks.0.hook_resid_post"));
     free(out);
-    snprintf(args, sizeof args, "probe show %s t/correct@answer/blocks.1.hook_resid_post", fx.store);
+    snprintf(args, sizeof args, "probe show %s t/correct@answer-prefix/blocks.1.hook_resid_post", fx.store);
     out = run_cli(args, &status);
     assert_int_equal(status, 0);
     assert_non_null(strstr(out, "AUROC"));

@@ -149,6 +149,24 @@ static void piece(char *buf, size_t n, const pl_model *m, int32_t id) {
     buf[o] = 0;
 }
 
+// A token's bytes as a JSON string; bytes that are not valid UTF-8 are written \xNN.
+static json_t *piece_json(const pl_model *m, int32_t id) {
+    size_t len;
+    const char *p = pl_tokenizer_piece_bytes(m->tokenizer, id, &len);
+    if (!p) return json_string("");
+    json_t *j = json_stringn(p, len);
+    if (j) return j;
+    char buf[4 * 64 + 1];
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 5 < sizeof buf; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch < 0x80) buf[o++] = (char)ch;
+        else o += (size_t)snprintf(buf + o, sizeof buf - o, "\\x%02x", ch);
+    }
+    buf[o] = 0;
+    return json_string(buf);
+}
+
 // A token's text as a short, printable heatmap label (valid UTF-8 is kept; newlines become "↵").
 static json_t *token_label(const char *piece) {
     char buf[64];
@@ -282,24 +300,33 @@ int pl_lens_run(pl_store *s, const char *model_path, int64_t model_id, int64_t r
         int p = p_answer >= 0 ? p_answer : p_prompt;
         char buf[64];
         if (json) {
-            fprintf(report, "{\"run\": %lld, \"analysis\": \"%s\", \"position\": %d, \"target\": \"%s\", \"layers\": [", (long long)run_id,
-                    aname, p, target >= 0 ? gold : "");
+            // Built with jansson: pieces are the token's bytes (\xNN for bytes that are not UTF-8).
+            json_t *layers = json_array();
             for (int r = 0; r < R; r++) {
-                fprintf(report, "%s\n  {\"row\": %d, \"hook\": \"%s%d%s\", \"top\": [", r ? "," : "", r,
-                        r ? "blocks." : "blocks.", r ? r - 1 : 0, r ? ".hook_resid_post" : ".hook_resid_pre");
+                char hook[64];
+                if (r == 0) snprintf(hook, sizeof hook, "blocks.0.hook_resid_pre");
+                else snprintf(hook, sizeof hook, "blocks.%d.hook_resid_post", r - 1);
+                json_t *top = json_array();
                 for (int q = 0; q < k; q++) {
                     size_t at = ((size_t)r * nt + p) * k + q;
-                    piece(buf, sizeof buf, m, lens.top_ids[at]);
-                    fprintf(report, "%s{\"id\": %d, \"piece\": \"%s\", \"p\": %.5f}", q ? ", " : "", lens.top_ids[at], buf,
-                            lens.top_probs[at]);
+                    json_array_append_new(top, json_pack("{s:i, s:o, s:f}", "id", lens.top_ids[at], "piece",
+                                                         piece_json(m, lens.top_ids[at]), "p", (double)lens.top_probs[at]));
                 }
-                fprintf(report, "]");
-                if (target >= 0)
-                    fprintf(report, ", \"target_rank\": %d, \"target_prob\": %.5f", lens.target_rank[(size_t)r * nt + p],
-                            lens.target_prob[(size_t)r * nt + p]);
-                fprintf(report, "}");
+                json_t *L = json_pack("{s:i, s:s, s:o}", "row", r, "hook", hook, "top", top);
+                if (L && target >= 0) {
+                    json_object_set_new(L, "target_rank", json_integer(lens.target_rank[(size_t)r * nt + p]));
+                    json_object_set_new(L, "target_prob", json_real(lens.target_prob[(size_t)r * nt + p]));
+                }
+                json_array_append_new(layers, L);
             }
-            fprintf(report, "\n]}\n");
+            json_t *tj = json_string(target >= 0 ? gold : "");
+            json_t *root = json_pack("{s:I, s:s, s:i, s:o, s:o}", "run", (json_int_t)run_id, "analysis", aname, "position", p,
+                                     "target", tj ? tj : json_string("?"), "layers", layers);
+            char *text = root ? json_dumps(root, JSON_REAL_PRECISION(6)) : NULL;
+            json_decref(root);
+            if (!text) { pl_fail("out of memory writing the lens report"); goto done; }
+            fprintf(report, "%s\n", text);
+            free(text);
         } else {
             fprintf(report, "logit lens of run %lld at position %d (%s); target '%s'\n", (long long)run_id, p,
                     p == p_answer ? "the token before the answer" : "the last prompt token", target >= 0 ? gold : "(none)");

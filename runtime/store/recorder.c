@@ -624,9 +624,10 @@ int pl_recorder_new(pl_recorder **out, pl_store *s, pl_hooks *hooks, const pl_re
     pthread_cond_init(&r->not_empty, NULL);
     pthread_cond_init(&r->not_full, NULL);
     pthread_cond_init(&r->idle, NULL);
-    if (o->positions != PL_POS_ALL && o->positions != PL_POS_PROMPT && o->positions != PL_POS_COT &&
-        o->positions != PL_POS_GENERATED && o->positions != PL_POS_LAST_PROMPT) {
-        store_fail(s, "--positions %s: recording keeps all, prompt, cot (= all generated) or last-prompt",
+    // Positions are kept as they are generated, before the answer segment is known: no cot/answer.
+    if (o->positions != PL_POS_ALL && o->positions != PL_POS_PROMPT && o->positions != PL_POS_GENERATED &&
+        o->positions != PL_POS_LAST_PROMPT) {
+        store_fail(s, "--positions %s: recording keeps all, prompt, generated or last-prompt",
                    pl_pos_rule_name(o->positions));
         goto fail;
     }
@@ -747,7 +748,6 @@ int pl_recorder_begin_run(pl_recorder *r, int64_t model_id, int64_t example_id, 
     switch (r->opts.positions) {
     case PL_POS_PROMPT: r->keep_lo = 0, r->keep_hi = n_prompt; break;
     case PL_POS_LAST_PROMPT: r->keep_lo = n_prompt - 1, r->keep_hi = n_prompt; break;
-    case PL_POS_COT:
     case PL_POS_GENERATED: r->keep_lo = n_prompt, r->keep_hi = 1 << 30; break;
     default: r->keep_lo = 0, r->keep_hi = 1 << 30; break;
     }

@@ -24,7 +24,7 @@ typedef int (*pl_trace_check_fn)(pl_label *labels, int max_labels, const pl_exam
 
 typedef struct {
     const char *record;         // hook globs to record (NULL = tokens and labels only)
-    pl_pos_rule positions;      // ALL, PROMPT, COT (all generated) or LAST_PROMPT
+    pl_pos_rule positions;      // ALL, PROMPT, GENERATED or LAST_PROMPT
     pl_dtype dtype;             // storage dtype of tensors
     pl_sample_params sampling;  // greedy by default; without stop strings each example stops at its
                                 // own (dataset field stop) or its task's ("\n")
