@@ -83,7 +83,7 @@ static json_t *parse_json(const result *r) {
 
 // Every command and subcommand with options, as the user types it.
 static const char *const commands[] = {
-    "info", "tokenize", "generate", "run", "trace", "runs", "show", "export", "probe train", "probe apply",
+    "info", "tokenize", "generate", "run", "trace", "runs", "show", "export", "label", "probe train", "probe apply",
     "probe list", "probe show", "precot", "lens", "view", "plot", "tasks list", "tasks generate", "tasks check",
     "train", "train eval", "bench forward", "bench store", "bench probe", "bench train", "demo",
 };
