@@ -104,10 +104,11 @@ int cmd_demo(int argc, char **argv) {
     if (step(cmd_runs, "runs", store, "--summary", NULL)) return 1;
 
     // 5. Pre-CoT analysis: probes on the residual stream at the last prompt token, by layer, for
-    //    the model's own answer and the gold answer, with baselines; steering along the probe
-    //    direction vs an orthogonal control; the automatic CoT taxonomy of steered runs.
+    //    the model's own answer and the gold answer, beside input-only and shuffled-label controls
+    //    over repeated splits (3 here, 5 by default); steering along the probe direction vs
+    //    isotropic, covariance-matched and shuffled-label controls; the CoT taxonomy of steered runs.
     if (step(cmd_precot, "precot", store, "--n-steer", "10", "--alphas=-1,-0.5,-0.25,0,0.25,0.5,1", "--folds", "3",
-             "--bootstrap", "200", NULL))
+             "--bootstrap", "200", "--splits", "3", NULL))
         return 1;
 
     // 6. A failure probe: can the residual stream before the CoT tell whether the answer will be

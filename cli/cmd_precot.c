@@ -60,7 +60,7 @@ int cmd_precot(int argc, char **argv) {
     const char *path = NULL, *model = NULL, *layers = "best";
     pl_precot_options o = pl_precot_defaults();
     int64_t n_steer = o.n_steer, model_id = o.model_id, max_new = o.max_new, folds = o.n_folds, bootstrap = o.n_bootstrap,
-            seed = (int64_t)o.seed;
+            seed = (int64_t)o.seed, splits = o.n_splits;
     bool json = false, quiet = false, steer_all = false;
     const cli_option opts[] = {
         {"--model", CLI_STRING, &model, "PATH", .help = "the traced model moved elsewhere, for steering (its sha256 must match)",
@@ -72,10 +72,13 @@ int cmd_precot(int argc, char **argv) {
         {"--layers", CLI_STRING, &layers, "best|all|L,L", .help = "steering layers", .def = "best"},
         {"--n-steer", CLI_INT, &n_steer, "N", .help = "items steered per task; 0 = no steering", .def = "40", .min = 0,
          .max = 1000000},
+        {"--by", CLI_STRING, &o.by, "KEY", .help = "also every series per <task>@<value> of KEY: difficulty or a run label"},
+        {"--splits", CLI_INT, &splits, "N", .help = "held-out group splits every metric is averaged over", .def = "5",
+         .min = 1, .max = 64},
         {"--steer-all", CLI_FLAG, &steer_all, .help = "steer every item, not only those answered correctly"},
         {"--max-new", CLI_INT, &max_new, "N", .help = "tokens generated per steered item", .def = "96", .min = 1, .max = 1 << 20},
         {"--folds", CLI_INT, &folds, "K", .help = "cross-validation folds", .def = "5", .min = 2, .max = 100},
-        {"--bootstrap", CLI_INT, &bootstrap, "N", .help = "bootstrap resamples for the CIs", .def = "1000", .min = 0, .max = 1000000},
+        {"--bootstrap", CLI_INT, &bootstrap, "N", .help = "bootstrap resamples for the CIs (per split)", .def = "1000", .min = 0, .max = 1000000},
         {"--seed", CLI_INT, &seed, "S", .help = "random seed", .def = "0", .min = 0, .max = (double)INT64_MAX},
         {"--json", CLI_FLAG, &json, .help = "print the analyses as one JSON object {name: {\"params\", \"rows\"}}"},
         {"--quiet", CLI_FLAG, &quiet, .help = "no progress on stderr"},
@@ -84,20 +87,24 @@ int cmd_precot(int argc, char **argv) {
     const cli_spec spec = {
         "precot", opts, pos,
         .summary =
-            "Needs a store traced with --hooks 'blocks.*.hook_resid_post,hook_embed' (positions all or last-prompt).\n"
-            "1. Per task: AUROC / accuracy / log-loss by layer of probes at the last prompt token (the last token before\n"
-            "   the chain of thought) for the model's own final answer and for the gold answer, with bootstrap 95% CIs\n"
-            "   and baselines (majority, hook_embed, control task).\n"
-            "2. Steering (--n-steer items per task): on items the model answers correctly, add alpha * w to resid_post of\n"
-            "   the chosen layers (default: the best-AUROC layer) at every position and every generation step; w = the\n"
-            "   probe direction toward a random other answer, scaled to the layer's mean residual norm; control = a random\n"
-            "   direction orthogonal to w with the same norm. Flip rates vs alpha (Wilson 95% CIs) and the CoT taxonomy.\n"
-            "Results: analyses precot.auroc_by_layer, precot.accuracy_by_layer, precot.log_loss_by_layer,\n"
-            "precot.flip_rate, precot.taxonomy (layouts in docs/probes.md)."};
+            "Needs a store traced with --hooks 'blocks.*.hook_resid_post,hook_embed' (positions prompt, all or\n"
+            "last-prompt; prompt or all give the mean-embedding input baseline).\n"
+            "1. Per task: AUROC / accuracy / log-loss / ECE by layer of probes at the last prompt token (the last token\n"
+            "   before the chain of thought) for the model's own final answer and for the gold answer, each the mean over\n"
+            "   --splits held-out group splits (lambda by CV inside each training part) with bootstrap 95% CIs and the\n"
+            "   spread across splits, beside the controls on the same splits: input-only baselines (bag of tokens,\n"
+            "   positional one-hot, mean prompt embedding, metadata), hook_embed, shuffled labels, majority, control task.\n"
+            "2. Steering (--n-steer items per task; 0 = none): on items the model answers correctly, add alpha * w to\n"
+            "   resid_post of the chosen layers (default: the lowest CV log-loss on split 0's training rows) at every\n"
+            "   position and generation step; w = the probe direction toward a random other answer, scaled to the\n"
+            "   layer's mean residual norm. Controls at the same layer, positions and norm: an isotropic random direction\n"
+            "   orthogonal to w, a covariance-matched one (drawn from the activations' covariance, orthogonal to w) and\n"
+            "   the direction of a probe trained on shuffled labels. Flip rates vs alpha (Wilson 95% CIs), CoT taxonomy.\n"
+            "Results: analyses precot.* (layouts in docs/probes.md)."};
     int prc = cli_parse(&spec, argc, argv);
     if (prc >= 0) return prc;
     o.n_steer = (int)n_steer, o.model_id = model_id, o.max_new = (int)max_new, o.n_folds = (int)folds;
-    o.n_bootstrap = (int)bootstrap, o.seed = (uint64_t)seed, o.steer_all = steer_all;
+    o.n_bootstrap = (int)bootstrap, o.seed = (uint64_t)seed, o.steer_all = steer_all, o.n_splits = (int)splits;
     pl_store *s;
     if (pl_store_open(&s, path, PL_STORE_WRITE)) return cli_fail();
     int status = 1;
@@ -128,9 +135,10 @@ int cmd_precot(int argc, char **argv) {
     o.log = quiet ? NULL : stderr;
     if (pl_precot_run(s, &o, json ? NULL : stdout)) goto done;
     if (json) {
-        static const char *names[] = {"precot.auroc_by_layer", "precot.accuracy_by_layer", "precot.log_loss_by_layer",
-                                      "precot.flip_rate", "precot.taxonomy"};
-        int n = o.n_steer > 0 ? 5 : 3;
+        static const char *names[] = {"precot.auroc_by_layer",       "precot.accuracy_by_layer", "precot.log_loss_by_layer",
+                                      "precot.selectivity_by_layer", "precot.auroc_sd_by_layer", "precot.ece_by_layer",
+                                      "precot.wrong_runs_by_layer",  "precot.flip_rate",         "precot.taxonomy"};
+        int n = o.n_steer > 0 ? 9 : 7;
         json_t *root = json_object();
         for (int i = 0; i < n; i++) {
             json_t *a = analysis_json(s, names[i]);

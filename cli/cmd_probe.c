@@ -12,21 +12,34 @@
 #include "runtime/base/error.h"
 
 static json_t *metrics_json(const pl_probe_metrics *m) {
-    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "n", (json_int_t)m->n, "n_groups",
+    json_t *o = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "n", (json_int_t)m->n, "n_groups",
                      (json_int_t)m->n_groups, "accuracy", cli_json_real(m->accuracy), "accuracy_lo",
                      cli_json_real(m->accuracy_lo), "accuracy_hi", cli_json_real(m->accuracy_hi), "auroc",
                      cli_json_real(m->auroc), "auroc_lo", cli_json_real(m->auroc_lo), "auroc_hi", cli_json_real(m->auroc_hi),
                      "log_loss", cli_json_real(m->log_loss), "log_loss_lo", cli_json_real(m->log_loss_lo), "log_loss_hi",
                      cli_json_real(m->log_loss_hi), "majority_accuracy", cli_json_real(m->majority_accuracy),
                      "control_accuracy", cli_json_real(m->control_accuracy), "selectivity", cli_json_real(m->selectivity));
+    // Repeated splits and the controls (means over splits; NaN -> null where not computed).
+    json_t *more = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:o, s:I, s:o, s:o}", "n_splits", m->n_splits,
+                             "auroc_sd", cli_json_real(m->auroc_sd), "accuracy_sd", cli_json_real(m->accuracy_sd), "ece",
+                             cli_json_real(m->ece), "shuffled_auroc", cli_json_real(m->shuffled_auroc), "shuffled_accuracy",
+                             cli_json_real(m->shuffled_accuracy), "input_kind",
+                             m->input_kind >= 0 ? pl_input_kind_name(m->input_kind) : "", "input_auroc",
+                             cli_json_real(m->input_auroc), "input_auroc_sd", cli_json_real(m->input_auroc_sd),
+                             "input_accuracy", cli_json_real(m->input_accuracy), "n_wrong", (json_int_t)m->n_wrong,
+                             "wrong_own", cli_json_real(m->wrong_own), "wrong_gold", cli_json_real(m->wrong_gold));
+    if (o && more) json_object_update(o, more);
+    json_decref(more);
+    return o;
 }
 
 static void layer_row(const pl_probe_layer *L) {
     const pl_probe_metrics *m = &L->probe->metrics;
-    printf("%-28s %6lld  %.3f [%.3f, %.3f]  %.3f [%.3f, %.3f]  %.3f [%.3f, %.3f]  %-8.0e %-8.3f %-8.3f %+.3f  %s\n", L->hook,
-           (long long)m->n, m->auroc, m->auroc_lo, m->auroc_hi, m->accuracy, m->accuracy_lo, m->accuracy_hi, m->log_loss,
-           m->log_loss_lo, m->log_loss_hi, L->probe->lambda, m->majority_accuracy, m->control_accuracy, m->selectivity,
-           L->probe_id ? "" : "(not stored)");
+    printf("%-28s %6lld  %.3f [%.3f, %.3f] ±%.3f  %.3f [%.3f, %.3f]  %.3f [%.3f, %.3f]  %-8.0e %-8.3f %-8.3f %+.3f  "
+           "%-8.3f %-8.3f %s\n",
+           L->hook, (long long)m->n, m->auroc, m->auroc_lo, m->auroc_hi, m->auroc_sd, m->accuracy, m->accuracy_lo,
+           m->accuracy_hi, m->log_loss, m->log_loss_lo, m->log_loss_hi, L->probe->lambda, m->majority_accuracy,
+           m->control_accuracy, m->selectivity, m->input_auroc, m->shuffled_auroc, L->probe_id ? "" : "(not stored)");
 }
 
 static json_t *layer_json(const pl_probe_layer *L) {
@@ -48,13 +61,20 @@ static const char probe_train_summary[] =
     "Lambda by group k-fold CV on 80% of the examples (groups = examples, never tokens); held-out accuracy, macro\n"
     "AUROC and log-loss with group-bootstrap 95% CIs; baselines: majority class, the same probe on hook_embed, and a\n"
     "control task (Hewitt & Liang: random labels per question type = the task and its prompt with digits masked;\n"
-    "selectivity = accuracy - control accuracy). Each probe is stored as '<name><label>@<rule>/<hook>'.";
+    "selectivity = accuracy - control accuracy). Every metric is the mean over --splits held-out group splits (lambda\n"
+    "by CV inside each training part), with the sd across splits. --controls input,shuffled: also the input-only\n"
+    "baselines (bag of tokens, positional one-hot, mean prompt embedding, metadata; the strongest is reported) and\n"
+    "the probe on shuffled labels, on the same splits, stored with each probe's metrics.\n"
+    "Each probe is stored as '<name><label>@<rule>/<hook>'.";
+
+static int parse_controls(const char *value, void *out) { return pl_probe_controls_parse(out, value); }
 
 static int probe_train(int argc, char **argv) {
     const char *path = NULL;
     pl_probe_train_options o = pl_probe_train_defaults();
     pl_probe_at at = {PL_AT_LAST_PROMPT, 0};
-    int64_t model_id = 0, folds = o.eval.cv.n_folds, seed = (int64_t)o.eval.cv.seed, bootstrap = o.eval.n_bootstrap;
+    int64_t model_id = 0, folds = o.eval.cv.n_folds, seed = (int64_t)o.eval.cv.seed, bootstrap = o.eval.n_bootstrap,
+            splits = o.n_splits;
     bool json = false, balanced = false, no_save = false, no_control = false;
     char positions_help[300];
     snprintf(positions_help, sizeof positions_help, "one position per run: %s", cli_positions_list(CLI_POS_ONE));
@@ -76,6 +96,10 @@ static int probe_train(int argc, char **argv) {
         {"--name", CLI_STRING, &o.name_prefix, "PREFIX", .help = "prefix of the stored names"},
         {"--no-save", CLI_FLAG, &no_save, .help = "fit and report, store nothing"},
         {"--no-control", CLI_FLAG, &no_control, .help = "skip the control task"},
+        {"--splits", CLI_INT, &splits, "N", .help = "held-out group splits every metric is averaged over", .def = "5",
+         .min = 1, .max = 64},
+        {"--controls", CLI_CUSTOM, &o.controls, "input,shuffled", .help = "controls fitted on the same splits",
+         .def = "none", .parse = parse_controls},
         {"--json", CLI_FLAG, &json, .help = "print the sweep as JSON"},
         {0}};
     const cli_positional pos[] = {{"S.db", &path, "the store", true}, {0}};
@@ -90,6 +114,7 @@ static int probe_train(int argc, char **argv) {
     if (balanced) o.eval.probe.balanced = 1;
     if (no_save) o.save = 0;
     if (no_control) o.control_task = 0;
+    o.n_splits = (int)splits;
     char at_text[32];
     pl_probe_at_format(at_text, sizeof at_text, &o.sel.at);
     pl_store *s;
@@ -118,9 +143,18 @@ static int probe_train(int argc, char **argv) {
                (long long)r->n, (long long)r->n_skipped, r->n_classes);
         for (int c = 0; c < r->n_classes && c < 12; c++) printf(" %s", r->class_names[c]);
         printf("%s\n", r->n_classes > 12 ? " ..." : "");
-        printf("held-out metrics with group-bootstrap 95%% CIs; lambda by %d-fold group CV\n", o.eval.cv.n_folds);
-        printf("%-28s %6s  %-20s  %-20s  %-20s  %-8s %-8s %-8s %s\n", "hook", "n_test", "AUROC", "accuracy", "log-loss",
-               "lambda", "majority", "control", "selectivity");
+        printf("held-out metrics, mean over %d group split(s), mean group-bootstrap 95%% CIs and ± the sd across splits;\n"
+               "lambda by %d-fold group CV inside each training part\n", sw.n_splits, o.eval.cv.n_folds);
+        if (sw.best_input >= 0) {
+            printf("input-only baselines (AUROC ± sd):");
+            for (int k = 0; k < PL_INPUT_KINDS; k++)
+                if (sw.inputs[k].available)
+                    printf(" %s %.3f ± %.3f%s", pl_input_kind_name(k), sw.inputs[k].metrics.auroc, sw.inputs[k].metrics.auroc_sd,
+                           k == sw.best_input ? " (strongest: the 'input' column)" : "");
+            printf("\n");
+        }
+        printf("%-28s %6s  %-27s  %-20s  %-20s  %-8s %-8s %-8s %-11s  %-8s %-8s\n", "hook", "n_test", "AUROC", "accuracy",
+               "log-loss", "lambda", "majority", "control", "selectivity", "input", "shuffled");
         for (int i = 0; i < sw.n_layers; i++) layer_row(&sw.layers[i]);
         if (sw.has_embed) layer_row(&sw.embed);
         else printf("(hook_embed not recorded: no embedding baseline; trace with --hooks '...,hook_embed')\n");

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "probes/linear/controls.h"
 #include "runtime/base/error.h"
 #include "runtime/hooks.h"
 
@@ -180,6 +181,7 @@ done:
 void pl_probe_rows_free(pl_probe_rows *r) {
     if (!r) return;
     free(r->x), free(r->y), free(r->groups), free(r->types), free(r->run_ids), free(r->positions), free(r->is_test);
+    free(r->prompt_ids), free(r->prompt_off), free(r->meta), free(r->gold), free(r->correct);
     pl_strings_free(r->class_names, r->n_classes);
     memset(r, 0, sizeof *r);
 }
@@ -209,8 +211,9 @@ int pl_probe_rows_select(pl_probe_rows *out, pl_store *s, const pl_probe_select 
     f.correct = sel->correct;
     pl_run_info *runs = NULL;
     int n_runs = 0;
-    char **texts = NULL, **type_keys = NULL;
-    int n_types = 0;
+    char **texts = NULL, **type_keys = NULL, **golds = NULL, **task_names = NULL;
+    int n_types = 0, n_task_names = 0;
+    int64_t n_ids = 0, cap_ids = 0;
     // One model: probes on rows of two models would mix widths and meanings.
     if (pl_store_resolve_model(s, sel->model_id, &f.model_id)) return -1;
     if (pl_store_list_runs(s, &f, &runs, &n_runs)) return -1;
@@ -222,18 +225,33 @@ int pl_probe_rows_select(pl_probe_rows *out, pl_store *s, const pl_probe_select 
     size_t nr = (size_t)n_runs;
     texts = calloc(nr, sizeof(char *));
     type_keys = calloc(nr, sizeof(char *));
+    golds = calloc(nr, sizeof(char *));
+    task_names = calloc(nr, sizeof(char *));
+    out->prompt_off = malloc((nr + 1) * sizeof(int64_t));
+    out->meta = malloc(nr * PL_META_FIELDS * sizeof(int32_t));
+    out->gold = malloc(nr * sizeof(int32_t));
+    out->correct = malloc(nr * sizeof(int8_t));
     out->y = malloc(nr * sizeof(int32_t)), out->groups = malloc(nr * sizeof(int32_t));
     out->types = malloc(nr * sizeof(int32_t)), out->run_ids = malloc(nr * sizeof(int64_t));
     out->positions = malloc(nr * sizeof(int32_t));
-    if (!texts || !type_keys || !out->y || !out->groups || !out->types || !out->run_ids || !out->positions) {
+    if (!texts || !type_keys || !golds || !task_names || !out->prompt_off || !out->meta || !out->gold || !out->correct ||
+        !out->y || !out->groups || !out->types || !out->run_ids || !out->positions) {
         pl_fail("out of memory");
         goto fail;
     }
-    int64_t n = 0;
+    int64_t n = 0, n_by = 0;
     char first_skip[256] = "";
     for (int i = 0; i < n_runs; i++) {
         char buf[128];
-        int rc = run_label(s, &runs[i], sel->label, buf, sizeof buf);
+        int rc;
+        if (sel->by_key) {  // only the runs of one value of a key
+            char v[128];
+            if (strcmp(sel->by_key, "difficulty") == 0) snprintf(v, sizeof v, "%d", runs[i].difficulty), rc = 1;
+            else if ((rc = run_label(s, &runs[i], sel->by_key, v, sizeof v)) < 0) goto fail;
+            if (rc == 1) n_by++;
+            if (rc == 0 || strcmp(v, sel->by_value ? sel->by_value : "") != 0) continue;
+        }
+        rc = run_label(s, &runs[i], sel->label, buf, sizeof buf);
         if (rc < 0) goto fail;
         if (rc == 0) {
             if (!first_skip[0]) snprintf(first_skip, sizeof first_skip, "run %lld has no label '%s'", (long long)runs[i].id, sel->label);
@@ -252,6 +270,30 @@ int pl_probe_rows_select(pl_probe_rows *out, pl_store *s, const pl_probe_select 
             continue;
         }
         texts[n] = strdup(buf);
+        // What the input-only baselines read: the prompt's tokens and the example's metadata.
+        pl_example ex = {0};
+        int has_ex = pl_store_sql_run_example(s, runs[i].id, &ex) == 0;
+        golds[n] = strdup(has_ex && ex.answer ? ex.answer : "");
+        int32_t *m = out->meta + n * PL_META_FIELDS;
+        m[PL_META_PROMPT_LENGTH] = runs[i].n_prompt;
+        m[PL_META_DIFFICULTY] = runs[i].difficulty;
+        m[PL_META_N_OPTIONS] = has_ex ? ex.n_options : 0;
+        pl_example_free_fields(&ex);
+        int ti = 0;
+        while (ti < n_task_names && strcmp(task_names[ti], runs[i].task) != 0) ti++;
+        if (ti == n_task_names) task_names[n_task_names++] = strdup(runs[i].task);
+        m[PL_META_TASK] = ti;
+        out->correct[n] = (int8_t)runs[i].correct;
+        out->prompt_off[n] = n_ids;
+        int np = runs[i].n_prompt < nt ? runs[i].n_prompt : nt;
+        if (n_ids + np > cap_ids) {
+            int64_t cap = 2 * (n_ids + np) + 64;
+            int32_t *g = realloc(out->prompt_ids, sizeof(int32_t) * (size_t)cap);
+            if (!g) { free(tok); pl_fail("out of memory"); goto fail; }
+            out->prompt_ids = g, cap_ids = cap;
+        }
+        for (int t = 0; t < np; t++) out->prompt_ids[n_ids++] = tok[t].id;
+        out->prompt_off[n + 1] = n_ids;
         // The question type of the control task: the task and its prompt with every digit masked
         // (the template: operators, list length, option count, variable structure).
         char key[256];
@@ -268,6 +310,16 @@ int pl_probe_rows_select(pl_probe_rows *out, pl_store *s, const pl_probe_select 
         out->positions[n] = pos;
         free(tok);
         n++;
+    }
+    if (sel->by_key && n_by == 0) {
+        pl_fail("%s: no run%s%s has '%s' (the key of --by: 'difficulty' or a run label)", pl_store_path(s),
+                sel->task ? " of task " : "", sel->task ? sel->task : "", sel->by_key);
+        goto fail;
+    }
+    if (n == 0 && sel->by_key) {
+        pl_fail("%s: no run has %s = %s and label '%s'", pl_store_path(s), sel->by_key, sel->by_value ? sel->by_value : "",
+                sel->label);
+        goto fail;
     }
     if (n == 0) {
         pl_fail("%s: no run has label '%s' at %s (%s)", pl_store_path(s), sel->label,
@@ -287,16 +339,21 @@ int pl_probe_rows_select(pl_probe_rows *out, pl_store *s, const pl_probe_select 
     for (int64_t i = 0; i < n; i++) {
         char **hit = bsearch(&texts[i], out->class_names, (size_t)out->n_classes, sizeof(char *), cmp_str);
         out->y[i] = (int32_t)(hit - out->class_names);
+        hit = golds[i] ? bsearch(&golds[i], out->class_names, (size_t)out->n_classes, sizeof(char *), cmp_str) : NULL;
+        out->gold[i] = hit ? (int32_t)(hit - out->class_names) : -1;
     }
     out->n = n;
-    for (int64_t i = 0; i < n; i++) free(texts[i]);
+    for (int64_t i = 0; i < n; i++) free(texts[i]), free(golds[i]);
     for (int t = 0; t < n_types; t++) free(type_keys[t]);
-    free(texts), free(type_keys), free(runs);
+    for (int t = 0; t < n_task_names; t++) free(task_names[t]);
+    free(texts), free(type_keys), free(golds), free(task_names), free(runs);
     return 0;
 fail:
     for (int i = 0; texts && i < n_runs; i++) free(texts[i]);
+    for (int i = 0; golds && i < n_runs; i++) free(golds[i]);
     for (int t = 0; t < n_types; t++) free(type_keys[t]);
-    free(texts), free(type_keys), free(runs);
+    for (int t = 0; t < n_task_names; t++) free(task_names[t]);
+    free(texts), free(type_keys), free(golds), free(task_names), free(runs);
     pl_probe_rows_free(out);
     return -1;
 }
@@ -342,7 +399,12 @@ static json_t *metrics_json(const pl_probe_metrics *m) {
 #define PUT(f) json_object_set_new(o, #f, json_num(m->f))
     PUT(accuracy), PUT(accuracy_lo), PUT(accuracy_hi), PUT(auroc), PUT(auroc_lo), PUT(auroc_hi);
     PUT(log_loss), PUT(log_loss_lo), PUT(log_loss_hi), PUT(majority_accuracy), PUT(control_accuracy), PUT(selectivity);
+    PUT(accuracy_sd), PUT(auroc_sd), PUT(log_loss_sd), PUT(ece), PUT(shuffled_accuracy), PUT(shuffled_auroc);
+    PUT(input_accuracy), PUT(input_auroc), PUT(input_auroc_sd), PUT(wrong_own), PUT(wrong_gold);
 #undef PUT
+    json_object_set_new(o, "n_splits", json_integer(m->n_splits));
+    json_object_set_new(o, "n_wrong", json_integer(m->n_wrong));
+    if (m->input_kind >= 0) json_object_set_new(o, "input_kind", json_string(pl_input_kind_name(m->input_kind)));
     return o;
 }
 
@@ -354,7 +416,14 @@ static void metrics_from_json(pl_probe_metrics *m, json_t *o) {
 #define GET(f) m->f = num_json(json_object_get(o, #f))
     GET(accuracy), GET(accuracy_lo), GET(accuracy_hi), GET(auroc), GET(auroc_lo), GET(auroc_hi);
     GET(log_loss), GET(log_loss_lo), GET(log_loss_hi), GET(majority_accuracy), GET(control_accuracy), GET(selectivity);
+    GET(accuracy_sd), GET(auroc_sd), GET(log_loss_sd), GET(ece), GET(shuffled_accuracy), GET(shuffled_auroc);
+    GET(input_accuracy), GET(input_auroc), GET(input_auroc_sd), GET(wrong_own), GET(wrong_gold);
 #undef GET
+    m->n_splits = (int)json_integer_value(json_object_get(o, "n_splits"));
+    m->n_wrong = json_integer_value(json_object_get(o, "n_wrong"));
+    const char *kind = json_string_value(json_object_get(o, "input_kind"));
+    for (int k = 0; kind && k < PL_INPUT_KINDS; k++)
+        if (strcmp(kind, pl_input_kind_name(k)) == 0) m->input_kind = k;
 }
 
 void pl_probe_record_free(pl_probe_record *r) {
@@ -554,14 +623,36 @@ pl_probe_train_options pl_probe_train_defaults(void) {
     o.embed_baseline = 1;
     o.control_task = 1;
     o.save = 1;
+    o.n_splits = 5;
     return o;
+}
+
+static const char *const input_names[PL_INPUT_KINDS] = {"bag", "positional", "embed-mean", "meta"};
+
+const char *pl_input_kind_name(int kind) { return kind >= 0 && kind < PL_INPUT_KINDS ? input_names[kind] : "none"; }
+
+int pl_probe_controls_parse(int *mask, const char *text) {
+    *mask = 0;
+    if (!text) return pl_fail("--controls: missing value");
+    for (const char *p = text; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 5 && strncmp(p, "input", 5) == 0) *mask |= PL_CONTROL_INPUT;
+        else if (len == 8 && strncmp(p, "shuffled", 8) == 0) *mask |= PL_CONTROL_SHUFFLED;
+        else if (!(len == 4 && strncmp(p, "none", 4) == 0))
+            return pl_fail("--controls '%s': expected a comma-separated list of input, shuffled (or none)", text);
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
 }
 
 void pl_probe_sweep_free(pl_probe_sweep *sw) {
     if (!sw) return;
-    for (int i = 0; i < sw->n_layers; i++) pl_probe_free(sw->layers[i].probe);
+    for (int i = 0; i < sw->n_layers; i++) pl_probe_free(sw->layers[i].probe), pl_probe_free(sw->layers[i].shuffled);
     free(sw->layers);
-    if (sw->has_embed) pl_probe_free(sw->embed.probe);
+    if (sw->has_embed) pl_probe_free(sw->embed.probe), pl_probe_free(sw->embed.shuffled);
+    free(sw->is_test);
     pl_probe_rows_free(&sw->rows);
     memset(sw, 0, sizeof *sw);
 }
@@ -571,8 +662,118 @@ static int layer_cmp(const void *a, const void *b) {
     return x->layer != y->layer ? (x->layer > y->layer) - (x->layer < y->layer) : strcmp(x->hook, y->hook);
 }
 
-// Fit and evaluate one hook on the rows; fills L (probe, cv, mean_norm) and saves it if asked.
-static int fit_one(pl_probe_layer *L, pl_store *s, pl_probe_rows *r, const pl_probe_train_options *o) {
+#define MAX_SPLITS 64
+
+// One split's metrics averaged into one: means, the mean of the bootstrap bounds, the sd across
+// splits; the wrong-run rates weighted by their row counts.
+static pl_probe_metrics aggregate_splits(const pl_probe_metrics *m, int n) {
+    pl_probe_metrics a = m[0];
+    double v[MAX_SPLITS] = {0}, sd;
+#define AGG(f, sdf)                                \
+    for (int i = 0; i < n; i++) v[i] = m[i].f;     \
+    pl_mean_sd(&a.f, &sd, v, n);                   \
+    sdf = sd;
+    double unused;
+    AGG(accuracy, a.accuracy_sd) AGG(auroc, a.auroc_sd) AGG(log_loss, a.log_loss_sd)
+    AGG(accuracy_lo, unused) AGG(accuracy_hi, unused) AGG(auroc_lo, unused) AGG(auroc_hi, unused)
+    AGG(log_loss_lo, unused) AGG(log_loss_hi, unused) AGG(majority_accuracy, unused) AGG(control_accuracy, unused)
+    AGG(selectivity, unused) AGG(ece, unused) AGG(shuffled_accuracy, unused) AGG(shuffled_auroc, unused)
+    (void)unused;
+#undef AGG
+    double own = 0, gold = 0;
+    a.n_wrong = 0;
+    for (int i = 0; i < n; i++)
+        if (m[i].n_wrong > 0) a.n_wrong += m[i].n_wrong, own += m[i].wrong_own * m[i].n_wrong, gold += m[i].wrong_gold * m[i].n_wrong;
+    a.wrong_own = a.n_wrong ? own / a.n_wrong : NAN, a.wrong_gold = a.n_wrong ? gold / a.n_wrong : NAN;
+    a.n_splits = n;
+    return a;
+}
+
+// Held-out calibration (ECE, 10 bins) and, on the held-out runs the model got wrong, how often the
+// top class is the row's own label and how often the gold answer.
+static int split_extras(pl_probe_metrics *m, const pl_probe *p, const pl_probe_rows *r, const float *x, int d,
+                        const uint8_t *is_test) {
+    int64_t n_test = 0;
+    for (int64_t i = 0; i < r->n; i++) n_test += is_test[i] != 0;
+    int k = p->n_classes, rc = -1;
+    float *xt = malloc(sizeof(float) * (size_t)(n_test + 1) * d), *probs = malloc(sizeof(float) * (size_t)(n_test + 1) * k);
+    int32_t *yt = malloc(sizeof(int32_t) * (size_t)(n_test + 1)), *row = malloc(sizeof(int32_t) * (size_t)(n_test + 1));
+    if (!xt || !probs || !yt || !row) { pl_fail("out of memory"); goto done; }
+    int64_t t = 0;
+    for (int64_t i = 0; i < r->n; i++)
+        if (is_test[i]) memcpy(xt + t * d, x + (size_t)i * d, sizeof(float) * (size_t)d), yt[t] = r->y[i], row[t++] = (int32_t)i;
+    if (pl_probe_predict_proba(probs, p, xt, n_test)) goto done;
+    pl_probe_class_index(yt, p, yt, n_test);  // held-out labels are always training classes here
+    double conf[10], acc[10];
+    int64_t cnt[10];
+    m->ece = NAN;
+    if (pl_reliability_bins(conf, acc, cnt, &m->ece, probs, yt, n_test, k, 10)) m->ece = NAN;
+    int64_t wrong = 0, own = 0, gold = 0;
+    for (int64_t j = 0; j < n_test; j++) {
+        int64_t i = row[j];
+        if (r->correct[i] != 0) continue;
+        const float *pr = probs + (size_t)j * k;
+        int top = 0;
+        for (int c = 1; c < k; c++)
+            if (pr[c] > pr[top]) top = c;
+        wrong++, own += p->classes[top] == r->y[i], gold += p->classes[top] == r->gold[i];
+    }
+    m->n_wrong = wrong;
+    m->wrong_own = wrong ? (double)own / wrong : NAN, m->wrong_gold = wrong ? (double)gold / wrong : NAN;
+    rc = 0;
+done:
+    free(xt), free(probs), free(yt), free(row);
+    return rc;
+}
+
+// Fit and evaluate one design matrix (r->x of one hook, or an input baseline) on every split;
+// *probe (may be NULL: freed) gets split 0's probe carrying the aggregated metrics, *cv0 its grid.
+static int fit_splits(pl_probe **probe, pl_cv_result *cv0, pl_probe_metrics *agg, const pl_probe_rows *r,
+                      const float *x, int d, const uint8_t *is_test, int n_splits, const pl_probe_train_options *o,
+                      int with_types, int controls) {
+    pl_probe_metrics ms[MAX_SPLITS] = {{0}};
+    pl_probe *keep = NULL;
+    int32_t *ys = controls & PL_CONTROL_SHUFFLED ? malloc(sizeof(int32_t) * (size_t)r->n) : NULL;
+    if ((controls & PL_CONTROL_SHUFFLED) && !ys) return pl_fail("out of memory");
+    for (int sp = 0; sp < n_splits; sp++) {
+        const uint8_t *test = is_test + (size_t)sp * r->n;
+        pl_probe_eval_options eo = o->eval;
+        eo.seed = o->eval.seed + (uint64_t)sp;
+        pl_probe *p;
+        pl_cv_result cv;
+        if (pl_probe_train_eval(&p, &cv, x, r->y, r->groups, with_types ? r->types : NULL, test, r->n, d, &eo)) goto fail;
+        ms[sp] = p->metrics;
+        if (split_extras(&ms[sp], p, r, x, d, test)) { pl_probe_free(p); goto fail; }
+        if (ys) {  // the same probe (its lambda) on labels shuffled across examples, scored on theirs
+            pl_probe_options po = o->eval.probe;
+            po.lambda = p->lambda;
+            pl_probe_metrics sm;
+            if (pl_shuffle_labels(ys, r->y, r->groups, r->n, eo.seed) ||
+                pl_probe_fixed_eval(&sm, x, ys, test, r->n, d, &po)) {
+                pl_probe_free(p);
+                goto fail;
+            }
+            ms[sp].shuffled_accuracy = sm.accuracy, ms[sp].shuffled_auroc = sm.auroc;
+        }
+        if (sp == 0) keep = p, *cv0 = cv;
+        else pl_probe_free(p);
+    }
+    *agg = aggregate_splits(ms, n_splits);
+    keep->metrics = *agg;
+    free(ys);
+    if (probe) *probe = keep;
+    else pl_probe_free(keep);
+    return 0;
+fail:
+    free(ys);
+    pl_probe_free(keep);
+    return -1;
+}
+
+// Fit and evaluate one hook on the rows over every split; fills L (probe, shuffled, cv, mean_norm)
+// and saves it if asked. input: the sweep's strongest input baseline (NULL: none).
+static int fit_one(pl_probe_layer *L, pl_store *s, pl_probe_rows *r, const pl_probe_train_options *o,
+                   const uint8_t *is_test, int n_splits, const pl_input_baseline *inputs, int best_input) {
     if (pl_probe_rows_read(r, s, L->hook)) return -1;
     double norm = 0;
     for (int64_t i = 0; i < r->n; i++) {
@@ -581,11 +782,27 @@ static int fit_one(pl_probe_layer *L, pl_store *s, pl_probe_rows *r, const pl_pr
         norm += sqrt(q);
     }
     L->mean_norm = norm / (double)r->n;
-    if (pl_probe_train_eval(&L->probe, &L->cv, r->x, r->y, r->groups, o->control_task ? r->types : NULL, r->is_test, r->n, r->d,
-                            &o->eval)) {
+    pl_probe_metrics agg;
+    if (fit_splits(&L->probe, &L->cv, &agg, r, r->x, r->d, is_test, n_splits, o, o->control_task, o->controls)) {
         char why[512];
         snprintf(why, sizeof why, "%s", pl_errmsg());
         return pl_fail("%s: probe on %s: %s", pl_store_path(s), L->hook, why);
+    }
+    if (best_input >= 0) {
+        const pl_probe_metrics *im = &inputs[best_input].metrics;
+        L->probe->metrics.input_kind = best_input;
+        L->probe->metrics.input_accuracy = im->accuracy, L->probe->metrics.input_auroc = im->auroc;
+        L->probe->metrics.input_auroc_sd = im->auroc_sd;
+    }
+    if (o->controls & PL_CONTROL_SHUFFLED) {
+        // The steering control: every row's shuffled label (all classes present), the probe's lambda.
+        int32_t *ys = malloc(sizeof(int32_t) * (size_t)r->n);
+        pl_probe_options po = o->eval.probe;
+        po.lambda = L->probe->lambda;
+        int rc = !ys || pl_shuffle_labels(ys, r->y, r->groups, r->n, o->eval.seed) ||
+                 pl_probe_fit(&L->shuffled, r->x, ys, r->n, r->d, &po);
+        free(ys);
+        if (rc) return pl_fail("%s: shuffled-label probe on %s: %s", pl_store_path(s), L->hook, ys ? pl_errmsg() : "out of memory");
     }
     if (!o->save) return 0;
     pl_probe_record rec = {0};
@@ -601,10 +818,105 @@ static int fit_one(pl_probe_layer *L, pl_store *s, pl_probe_rows *r, const pl_pr
     return pl_probe_save(s, L->probe, &rec, &L->probe_id);
 }
 
+// Mean of the prompt's hook_embed rows per row into *x [n × *d]; *x NULL (not an error) when some
+// run lacks hook_embed at a prompt position (a store traced with --positions last-prompt).
+static int embed_mean_rows(float **x, int *d, pl_store *s, const pl_probe_rows *r) {
+    *x = NULL, *d = 0;
+    int dd;
+    if (pl_store_hook_row_size(s, "hook_embed", r->model_id, &dd)) return 0;
+    float *m = calloc((size_t)r->n * (size_t)dd, sizeof(float)), *buf = NULL;
+    int32_t *pos = NULL;
+    if (!m) return pl_fail("out of memory");
+    for (int64_t i = 0; i < r->n; i++) {
+        int np = (int)(r->prompt_off[i + 1] - r->prompt_off[i]);
+        int32_t *ranges = NULL;
+        int n_ranges = 0;
+        if (pl_store_recorded_positions(s, r->run_ids[i], "hook_embed", &ranges, &n_ranges)) goto none;
+        int covered = 0;
+        for (int k = 0; k < n_ranges; k++)
+            if (ranges[2 * k] <= 0 && ranges[2 * k + 1] >= np) covered = 1;
+        free(ranges);
+        if (!covered || np < 1) goto none;
+        float *b = realloc(buf, sizeof(float) * (size_t)np * dd);
+        int32_t *p = realloc(pos, sizeof(int32_t) * (size_t)np);
+        if (!b || !p) { free(b ? b : buf), free(p ? p : pos), free(m); return pl_fail("out of memory"); }
+        buf = b, pos = p;
+        for (int t = 0; t < np; t++) pos[t] = t;
+        if (pl_store_read_acts(s, r->run_ids[i], "hook_embed", pos, np, dd, buf)) goto none;
+        for (int t = 0; t < np; t++)
+            for (int j = 0; j < dd; j++) m[(size_t)i * dd + j] += buf[(size_t)t * dd + j] / (float)np;
+    }
+    free(buf), free(pos);
+    *x = m, *d = dd;
+    return 0;
+none:
+    free(buf), free(pos), free(m);
+    return 0;
+}
+
+// The input-only baselines of the rows over every split (PL_CONTROL_INPUT).
+static int fit_inputs(pl_probe_sweep *out, pl_store *s, const pl_probe_train_options *o) {
+    const pl_probe_rows *r = &out->rows;
+    out->best_input = -1;
+    for (int k = 0; k < PL_INPUT_KINDS; k++) {
+        float *x = NULL;
+        int d = 0, rc = 0;
+        pl_input_baseline *b = &out->inputs[k];
+        b->metrics = pl_probe_metrics_empty();
+        if (k == PL_INPUT_BAG) rc = pl_input_bag_of_tokens(&x, &d, r->prompt_ids, r->prompt_off, r->n);
+        else if (k == PL_INPUT_POSITIONAL) rc = pl_input_positional(&x, &d, r->prompt_ids, r->prompt_off, r->n);
+        else if (k == PL_INPUT_EMBED_MEAN) rc = embed_mean_rows(&x, &d, s, r);
+        else rc = pl_input_categorical(&x, &d, r->meta, r->n, PL_META_FIELDS);
+        if (rc) return -1;
+        if (x && d > 0) {
+            b->available = 1, b->d = d;
+            if (fit_splits(NULL, &(pl_cv_result){0}, &b->metrics, r, x, d, out->is_test, out->n_splits, o, 0, 0)) {
+                char why[512];
+                snprintf(why, sizeof why, "%s", pl_errmsg());
+                free(x);
+                return pl_fail("%s: input baseline '%s': %s", pl_store_path(s), input_names[k], why);
+            }
+            if (out->best_input < 0 || b->metrics.auroc > out->inputs[out->best_input].metrics.auroc) out->best_input = k;
+        }
+        free(x);
+    }
+    return 0;
+}
+
+// A held-out split by example; a held-out class with no training row cannot be scored: its
+// examples move to training (rare answers of small stores). A held-out part with a single class
+// has no AUROC: the split is redrawn (seeded) up to 20 times.
+static int make_split(uint8_t *is_test, const pl_probe_rows *r, uint64_t seed) {
+    int64_t *train_count = calloc((size_t)r->n_classes, sizeof(int64_t));
+    if (!train_count) return pl_fail("out of memory");
+    for (int attempt = 0; attempt < 20; attempt++) {
+        memset(train_count, 0, sizeof(int64_t) * (size_t)r->n_classes);
+        if (pl_group_split(is_test, r->groups, r->n, 0.2, seed + 7777ULL * (uint64_t)attempt)) { free(train_count); return -1; }
+        for (int64_t i = 0; i < r->n; i++)
+            if (!is_test[i]) train_count[r->y[i]]++;
+        for (int64_t i = 0; i < r->n; i++)
+            if (is_test[i] && train_count[r->y[i]] == 0)
+                for (int64_t j = 0; j < r->n; j++)
+                    if (r->groups[j] == r->groups[i] && is_test[j]) is_test[j] = 0, train_count[r->y[j]]++;
+        int32_t first = -1, two = 0;
+        for (int64_t i = 0; i < r->n && !two; i++)
+            if (is_test[i]) {
+                if (first < 0) first = r->y[i];
+                else two = r->y[i] != first;
+            }
+        if (two) break;
+    }
+    free(train_count);
+    return 0;
+}
+
 int pl_probe_train_sweep(pl_probe_sweep *out, pl_store *s, const pl_probe_train_options *o) {
     memset(out, 0, sizeof *out);
+    out->best_input = -1;
     char **hooks = NULL;
     int n_hooks = 0;
+    int n_splits = o->n_splits > 0 ? o->n_splits : 1;
+    if (n_splits > MAX_SPLITS) return pl_fail("--splits %d: at most %d", n_splits, MAX_SPLITS);
     if (pl_store_list_hooks(s, &hooks, &n_hooks)) return -1;
     out->layers = calloc((size_t)(n_hooks > 0 ? n_hooks : 1), sizeof *out->layers);
     if (!out->layers) goto oom;
@@ -628,21 +940,21 @@ int pl_probe_train_sweep(pl_probe_sweep *out, pl_store *s, const pl_probe_train_
     if (pl_probe_rows_select(&out->rows, s, &o->sel)) goto fail;
     pl_probe_rows *r = &out->rows;
     if (r->n_classes < 2) {
-        pl_fail("%s: label '%s' has a single class ('%s') over %lld runs; a probe needs at least two", pl_store_path(s),
-                o->sel.label, r->class_names[0], (long long)r->n);
+        char which[160] = "";
+        if (o->sel.task || o->sel.by_key)
+            snprintf(which, sizeof which, " (after filtering:%s%s%s%s%s%s)", o->sel.task ? " task " : "",
+                     o->sel.task ? o->sel.task : "", o->sel.by_key ? " " : "", o->sel.by_key ? o->sel.by_key : "",
+                     o->sel.by_key ? " = " : "", o->sel.by_key && o->sel.by_value ? o->sel.by_value : "");
+        pl_fail("%s: label '%s' has a single class ('%s') over %lld runs%s; a probe needs at least two", pl_store_path(s),
+                o->sel.label, r->class_names[0], (long long)r->n, which);
         goto fail;
     }
     int n_groups = 0;  // distinct examples
     {
-        int32_t *g = malloc(sizeof(int32_t) * (size_t)r->n);
-        if (!g) goto oom;
-        memcpy(g, r->groups, sizeof(int32_t) * (size_t)r->n);
-        for (int64_t i = 0; i < r->n; i++) {
-            int64_t j = 0;
-            while (j < i && g[j] != g[i]) j++;
-            if (j == i) n_groups++;
-        }
+        int32_t *g = NULL;
+        n_groups = pl_distinct_labels(&g, r->groups, r->n);
         free(g);
+        if (n_groups < 0) goto fail;
     }
     int folds = o->eval.cv.n_folds > 0 ? o->eval.cv.n_folds : 5;
     // The held-out split takes ~20% of the examples; CV runs on the rest.
@@ -651,28 +963,25 @@ int pl_probe_train_sweep(pl_probe_sweep *out, pl_store *s, const pl_probe_train_
                 pl_store_path(s), n_groups, o->sel.label, folds, (int)ceil((folds + 1) / 0.8));
         goto fail;
     }
-    // One held-out split by example for every layer (and the baseline), so layers compare on the
-    // same rows. A held-out class with no training row cannot be scored: its examples move to
-    // training (rare answers of small stores).
+    // n_splits held-out splits by example, the same for every layer and baseline so that they
+    // compare on the same rows; split 0 uses the seed itself (the single split of earlier versions).
+    out->n_splits = n_splits;
+    out->is_test = malloc((size_t)r->n * (size_t)n_splits);
     r->is_test = malloc((size_t)r->n);
-    int64_t *train_count = calloc((size_t)r->n_classes, sizeof(int64_t));
-    if (!r->is_test || !train_count) { free(train_count); goto oom; }
-    if (pl_group_split(r->is_test, r->groups, r->n, 0.2, o->eval.seed)) { free(train_count); goto fail; }
-    for (int64_t i = 0; i < r->n; i++)
-        if (!r->is_test[i]) train_count[r->y[i]]++;
-    for (int64_t i = 0; i < r->n; i++)
-        if (r->is_test[i] && train_count[r->y[i]] == 0)
-            for (int64_t j = 0; j < r->n; j++)
-                if (r->groups[j] == r->groups[i] && r->is_test[j]) r->is_test[j] = 0, train_count[r->y[j]]++;
-    free(train_count);
+    if (!out->is_test || !r->is_test) goto oom;
+    for (int sp = 0; sp < n_splits; sp++)
+        if (make_split(out->is_test + (size_t)sp * r->n, r, o->eval.seed + 1000003ULL * (uint64_t)sp)) goto fail;
+    memcpy(r->is_test, out->is_test, (size_t)r->n);
+    if ((o->controls & PL_CONTROL_INPUT) && fit_inputs(out, s, o)) goto fail;
     for (int i = 0; i < out->n_layers; i++)
-        if (fit_one(&out->layers[i], s, r, o)) goto fail;
+        if (fit_one(&out->layers[i], s, r, o, out->is_test, n_splits, out->inputs, out->best_input)) goto fail;
     if (o->embed_baseline && has_embed) {
         snprintf(out->embed.hook, sizeof out->embed.hook, "hook_embed");
         out->embed.layer = -1;
         pl_probe_train_options eo = *o;
         eo.save = 0;  // a baseline, not a probe anyone applies
-        if (fit_one(&out->embed, s, r, &eo)) {
+        eo.controls = 0;
+        if (fit_one(&out->embed, s, r, &eo, out->is_test, n_splits, NULL, -1)) {
             pl_probe_free(out->embed.probe);
             out->embed.probe = NULL;
             goto fail;

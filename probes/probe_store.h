@@ -49,7 +49,12 @@ typedef struct {
     const char *task;    // NULL = every task
     int64_t model_id;    // 0 = the store's only model (fails if runs of several models match)
     int correct;         // -1 any, 0 or 1: only runs with that 'correct' label
+    const char *by_key;  // NULL, or only runs whose value of this key is by_value: "difficulty" (the
+    const char *by_value;  // example's), or any run label
 } pl_probe_select;
+
+// Metadata fields of a row (pl_probe_rows.meta), the input-only "meta" baseline.
+enum { PL_META_PROMPT_LENGTH, PL_META_TASK, PL_META_DIFFICULTY, PL_META_N_OPTIONS, PL_META_FIELDS };
 
 typedef struct {
     int64_t n;              // rows (= runs kept)
@@ -61,6 +66,11 @@ typedef struct {
     uint8_t *is_test;       // held-out split by example (set by pl_probe_train_sweep), or NULL
     int64_t *run_ids;
     int32_t *positions;
+    int32_t *prompt_ids;    // the prompt's token ids of row i: prompt_ids[prompt_off[i] .. prompt_off[i+1])
+    int64_t *prompt_off;    // [n + 1]
+    int32_t *meta;          // [n × PL_META_FIELDS]: prompt length, task index, difficulty, number of options
+    int32_t *gold;          // class index of the example's gold answer (-1: none, or not among the classes)
+    int8_t *correct;        // the run's 'correct' label: 1, 0, or -1 absent
     char **class_names;     // sorted label texts
     int n_classes;
     int64_t model_id;
@@ -68,8 +78,8 @@ typedef struct {
     char hook[96];          // the hook x holds
 } pl_probe_rows;
 
-// Choose the runs (complete, matching sel), their labels, groups, types and positions. Nothing is
-// read from the tensor files yet. The caller owns *out (pl_probe_rows_free). Fails (pl_errmsg)
+// Choose the runs (complete, matching sel), their labels, groups, types, positions, prompt tokens
+// and metadata. Nothing is read from the tensor files yet. The caller owns *out (pl_probe_rows_free). Fails (pl_errmsg)
 // when no run matches or the label is absent everywhere.
 int pl_probe_rows_select(pl_probe_rows *out, pl_store *s, const pl_probe_select *sel);
 // Read hook's activations at the chosen positions into r->x (replacing earlier ones). Fails naming
@@ -112,6 +122,26 @@ int pl_probe_list_saved(pl_store *s, pl_probe_record **recs, int *n);
 
 // ---- training sweep -------------------------------------------------------------------------
 
+// Controls of a sweep (pl_probe_train_options.controls).
+enum {
+    PL_CONTROL_INPUT = 1,     // input-only baselines on the same splits (pl_input_kind_name)
+    PL_CONTROL_SHUFFLED = 2,  // the same probe on labels shuffled across examples
+};
+// Parse "input,shuffled" (or "none", "") into *mask. -1 (pl_errmsg naming --controls) otherwise.
+int pl_probe_controls_parse(int *mask, const char *text);
+
+// The input-only baselines: "bag" (token counts of the prompt), "positional" (one-hot of
+// (position, token)), "embed-mean" (mean of the prompt's hook_embed rows, where recorded at every
+// prompt position), "meta" (prompt length, task, difficulty, number of options, one-hot).
+enum { PL_INPUT_BAG, PL_INPUT_POSITIONAL, PL_INPUT_EMBED_MEAN, PL_INPUT_META, PL_INPUT_KINDS };
+const char *pl_input_kind_name(int kind);
+
+typedef struct {
+    int available;            // 0: not computable here (e.g. hook_embed not recorded at the prompt)
+    int d;                    // features
+    pl_probe_metrics metrics; // over the sweep's splits, like the probes'
+} pl_input_baseline;
+
 typedef struct {
     const char *hooks;        // glob over the store's hooks, e.g. "blocks.*.hook_resid_post"
     pl_probe_select sel;
@@ -120,6 +150,8 @@ typedef struct {
     int control_task;         // 1: Hewitt & Liang control labels per question type (see pl_probe_rows.types)
     const char *name_prefix;  // stored names are "<prefix><label>@<at>/<hook>"; NULL = ""
     int save;                 // 1: store every probe (writer handle)
+    int n_splits;             // repeated held-out group splits (default 5; seeds eval.seed + s)
+    int controls;             // PL_CONTROL_* mask (default 0)
 } pl_probe_train_options;
 
 pl_probe_train_options pl_probe_train_defaults(void);
@@ -127,8 +159,10 @@ pl_probe_train_options pl_probe_train_defaults(void);
 typedef struct {
     char hook[96];
     int layer;               // -1 for global hooks (hook_embed)
-    pl_probe *probe;         // owned
-    pl_cv_result cv;
+    pl_probe *probe;         // owned; fitted on split 0, metrics over all splits
+    pl_probe *shuffled;      // owned, PL_CONTROL_SHUFFLED: fitted on every row's shuffled label with
+                             // the probe's lambda (same classes as probe; the steering control)
+    pl_cv_result cv;         // split 0's lambda grid (its training rows only: layer selection uses it)
     int64_t probe_id;        // 0 if not saved
     double mean_norm;        // mean L2 norm of the rows (for steering scales)
 } pl_probe_layer;
@@ -139,11 +173,16 @@ typedef struct {
     pl_probe_layer embed;    // valid if has_embed
     int has_embed;
     pl_probe_rows rows;      // the rows (x holds the last hook read)
+    int n_splits;
+    uint8_t *is_test;        // [n_splits × rows.n]: the held-out rows of each split (split 0 = rows.is_test)
+    pl_input_baseline inputs[PL_INPUT_KINDS];  // with PL_CONTROL_INPUT
+    int best_input;          // the strongest available input baseline by mean AUROC, -1 none
 } pl_probe_sweep;
 
-// Fit one probe per hook matching o->hooks (layer order) on the selected rows and evaluate it.
-// Bad input fails with a one-line pl_errmsg(): no hook matches, a single class, fewer examples
-// than folds, NaN/inf activations. The caller owns *out (pl_probe_sweep_free).
+// Fit one probe per hook matching o->hooks (layer order) on the selected rows and evaluate it on
+// o->n_splits held-out group splits (lambda by CV inside each split's training rows), with the
+// controls asked for on the same splits. Bad input fails with a one-line pl_errmsg(): no hook
+// matches, a single class, fewer examples than folds, NaN/inf activations. The caller owns *out (pl_probe_sweep_free).
 int pl_probe_train_sweep(pl_probe_sweep *out, pl_store *s, const pl_probe_train_options *o);
 void pl_probe_sweep_free(pl_probe_sweep *sw);
 

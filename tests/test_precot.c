@@ -187,7 +187,7 @@ static void test_precot_end_to_end(void **state) {
     assert_non_null(pa);
     assert_string_equal(json_string_value(json_object_get(pa, "facet")), "prefix");
     assert_non_null(json_string_value(json_object_get(pa, "x_label")));
-    assert_int_equal(json_array_size(json_object_get(pa, "baselines")), 3);
+    assert_int_equal(json_array_size(json_object_get(pa, "baselines")), 5);  // input, embed, shuffled, majority, control
     json_decref(pa);
     pl_analysis_free(&acc), pl_analysis_free(&sel);
 
@@ -209,9 +209,9 @@ static void test_precot_end_to_end(void **state) {
         assert_false(len >= 2 && strcmp(flip.rows[i].series + len - 2, "/n") == 0);
         assert_true(flip.rows[i].y >= 0 && flip.rows[i].y <= 1);
     }
-    const char *dirs[2] = {"probe", "control"};
+    const char *dirs[4] = {"probe", "orthogonal", "covariance", "shuffled"};
     int checked = 0;
-    for (int dir = 0; dir < 2; dir++)
+    for (int dir = 0; dir < 4; dir++)
         for (int k = 0; k < o.n_alphas; k++) {
             char fname[64];
             snprintf(fname, sizeof fname, "max/%s", dirs[dir]);
@@ -227,7 +227,7 @@ static void test_precot_end_to_end(void **state) {
             assert_true(rate >= 0 && rate <= 1);
             checked++;
         }
-    assert_int_equal(checked, 8);
+    assert_int_equal(checked, 16);
     pl_analysis_free(&flip), pl_analysis_free(&tax);
     pl_store_close(s);
 }

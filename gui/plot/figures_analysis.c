@@ -602,9 +602,12 @@ int pl_figures_analysis_series(pl_figure **out, pl_vstore *v, const char *name, 
         goto done;
     }
     // 1. Rows: the glob given, else the analysis's default selection, else all.
+    // "hide_series" drops breakdown rows (e.g. the per-difficulty cells "max@3/...") from the default.
     const char *glob = series ? series : json_string_value(json_object_get(f.params, "default_series"));
+    const char *hide = series ? NULL : json_string_value(json_object_get(f.params, "hide_series"));
     int n_selected = 0;
-    for (int i = 0; i < a.n_rows; i++) n_selected += selected[i] = !glob || fnmatch(glob, a.series[i], 0) == 0;
+    for (int i = 0; i < a.n_rows; i++)
+        n_selected += selected[i] = (!glob || fnmatch(glob, a.series[i], 0) == 0) && !(hide && fnmatch(hide, a.series[i], 0) == 0);
     if (series && n_selected == 0) {
         char list[600];
         list_series(list, sizeof list, &a);

@@ -156,3 +156,27 @@ done:
     free(ctrl), free(c_train), free(c_test), free(idx);
     return rc;
 }
+
+int pl_probe_fixed_eval(pl_probe_metrics *metrics, const float *x, const int32_t *y, const uint8_t *is_test, int64_t n,
+                        int d, const pl_probe_options *opts) {
+    *metrics = pl_probe_metrics_empty();
+    int rc = -1;
+    pl_probe *p = NULL;
+    float *xs = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1) * d);
+    int32_t *ys = malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1)), *gs = malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
+    if (!xs || !ys || !gs || !idx) { pl_fail("probe control: out of memory"); goto done; }
+    int64_t n_train = gather(xs, ys, gs, x, y, ys, is_test, n, d, 0);  // groups unused: ys as a stand-in
+    if (pl_probe_fit(&p, xs, ys, n_train, d, opts)) goto done;
+    int64_t m = gather(xs, ys, gs, x, y, ys, is_test, n, d, 1);
+    pl_probe_class_index(idx, p, ys, m);
+    int64_t k = 0;  // keep the held-out rows whose label the fit knows
+    for (int64_t i = 0; i < m; i++)
+        if (idx[i] >= 0) memmove(xs + k * d, xs + i * d, sizeof(float) * (size_t)d), ys[k++] = ys[i];
+    rc = 0;
+    if (k > 0 && pl_probe_evaluate(metrics, p, xs, ys, NULL, k, 0, 0)) *metrics = pl_probe_metrics_empty();
+done:
+    pl_probe_free(p);
+    free(xs), free(ys), free(gs), free(idx);
+    return rc;
+}

@@ -37,4 +37,11 @@ int pl_probe_train_eval(pl_probe **probe, pl_cv_result *cv, const float *x, cons
                         const int32_t *types, const uint8_t *is_test, int64_t n, int d,
                         const pl_probe_eval_options *opts);
 
+// A control fit: fit on the rows with is_test[i] == 0 with opts (its lambda as given, no CV) and
+// evaluate on the held-out rows whose label the fit saw (the others are dropped) without a
+// bootstrap: accuracy, AUROC and log-loss into *metrics (NaN where undefined, e.g. one class left).
+// Used for the shuffled-label control with the real probe's lambda. Returns 0, or -1 with pl_errmsg().
+int pl_probe_fixed_eval(pl_probe_metrics *metrics, const float *x, const int32_t *y, const uint8_t *is_test, int64_t n,
+                        int d, const pl_probe_options *opts);
+
 #endif

@@ -12,7 +12,10 @@ pl_probe_metrics pl_probe_metrics_empty(void) {
     return (pl_probe_metrics){.accuracy = NAN, .accuracy_lo = NAN, .accuracy_hi = NAN, .auroc = NAN, .auroc_lo = NAN,
                               .auroc_hi = NAN, .log_loss = NAN, .log_loss_lo = NAN, .log_loss_hi = NAN,
                               .majority_accuracy = NAN, .control_accuracy = NAN, .selectivity = NAN, .mse = NAN,
-                              .r2 = NAN};
+                              .r2 = NAN, .accuracy_sd = NAN, .auroc_sd = NAN, .log_loss_sd = NAN, .ece = NAN,
+                              .shuffled_accuracy = NAN, .shuffled_auroc = NAN, .input_kind = -1,
+                              .input_accuracy = NAN, .input_auroc = NAN, .input_auroc_sd = NAN, .wrong_own = NAN,
+                              .wrong_gold = NAN};
 }
 
 const char *pl_metric_name(pl_metric metric) {

@@ -26,6 +26,16 @@ typedef struct pl_probe_metrics {
     double control_accuracy;       // same protocol on control-task labels (Hewitt & Liang)
     double selectivity;            // accuracy - control_accuracy
     double mse, r2;                // ridge probes only
+    // Repeated group splits (probes/probe_store.c): the values above are then means over splits,
+    // [lo, hi] the mean of the splits' bootstrap bounds, and *_sd the spread across splits.
+    int n_splits;
+    double accuracy_sd, auroc_sd, log_loss_sd;
+    double ece;                    // expected calibration error of the top class, 10 bins
+    double shuffled_accuracy, shuffled_auroc;  // the same probe fitted to labels shuffled across examples
+    int input_kind;                // strongest input-only baseline (index of pl_input_kind_name), -1 none
+    double input_accuracy, input_auroc, input_auroc_sd;
+    int64_t n_wrong;               // held-out rows (over all splits) where the model's answer was wrong
+    double wrong_own, wrong_gold;  // ... where the top class is the model's own answer / the gold answer
 } pl_probe_metrics;
 
 // A pl_probe_metrics with every value NaN and counts zero.

@@ -4,13 +4,18 @@
 //
 // 1. Decoding: per task, one logistic-regression probe per layer (blocks.L.hook_resid_post at the
 //    last prompt token) for the model's own final answer and for the gold answer, with the
-//    probes/linear protocol (group CV, held-out accuracy / macro AUROC / log-loss with bootstrap
-//    95% CIs, majority, hook_embed and control-task baselines). Probes are saved in the store.
+//    probes/linear protocol over repeated group splits (lambda by CV inside each training part,
+//    held-out accuracy / macro AUROC / log-loss / ECE as means over splits with bootstrap 95% CIs
+//    and the spread across splits) beside the controls on the same splits: input-only baselines
+//    (bag of tokens, positional one-hot, mean prompt embedding, metadata), shuffled labels,
+//    majority, hook_embed and control task. With `by`, also per <task>@<value>. Probes are saved.
 // 2. Steering: on items the model answers correctly, regenerate greedily with x <- x + alpha * w
-//    added to resid_post of the chosen layers at every position and every generation step. w is
-//    the probe's direction from the current answer's class toward another class (seeded choice),
-//    mapped to raw residual coordinates and scaled to the mean residual norm of that layer. The
-//    control adds a seeded random direction orthogonal to w with the same norm.
+//    added to resid_post of the chosen layers (default: chosen by CV on training rows only) at
+//    every position and every generation step. w is the probe's direction from the current
+//    answer's class toward another class (seeded choice), mapped to raw residual coordinates and
+//    scaled to the mean residual norm of that layer. Controls at the same layer, positions and
+//    norm: an isotropic random direction orthogonal to w, a covariance-matched one (a draw from the
+//    activations' covariance, orthogonal to w) and the direction of a shuffled-label probe.
 // 3. Taxonomy: each steered chain of thought is classified by datasets/ (pl_check_cot): sound,
 //    non-entailment, confabulation, hallucination, incomplete, no-answer.
 // Results are named analyses in the store (layouts in docs/probes.md).
@@ -35,11 +40,14 @@ typedef struct {
     float alphas[PL_PRECOT_MAX_ALPHAS];
     int n_alphas;                // default -8,-4,-2,-1,-0.5,-0.25,0,0.25,0.5,1,2,4,8
     int layers[PL_PRECOT_MAX_LAYERS];
-    int n_layers;                // steering layers; 0 = the layer whose own-answer probe has the best AUROC
+    int n_layers;                // steering layers; 0 = the layer whose own-answer probe has the lowest CV
+                                 // log-loss on split 0's training rows (never the held-out rows)
     int n_steer;                 // items steered per task (default 40; 0 = no steering)
     int steer_all;               // 1: also steer items the model gets wrong (default 0: correct only)
     int max_new;                 // generated tokens cap (default 96)
     int n_folds, n_bootstrap;    // default 5 and 1000
+    int n_splits;                // repeated held-out group splits every metric is averaged over (default 5)
+    const char *by;              // NULL, or a key ("difficulty", any run label): every series also per <task>@<value>
     uint64_t seed;
     FILE *log;                   // progress lines (NULL = quiet)
 } pl_precot_options;
@@ -47,10 +55,11 @@ typedef struct {
 pl_precot_options pl_precot_defaults(void);
 
 // Run the analysis on store s (writer handle) and store the analyses "precot.auroc_by_layer",
-// "precot.accuracy_by_layer", "precot.log_loss_by_layer", and with steering "precot.flip_rate"
-// and "precot.taxonomy". report (may be NULL) receives human-readable tables. Returns 0, or -1
-// with pl_errmsg() (no runs, no task with two answer classes, model file differs from the traced
-// model, ...).
+// "precot.accuracy_by_layer", "precot.log_loss_by_layer", "precot.selectivity_by_layer",
+// "precot.auroc_sd_by_layer", "precot.ece_by_layer", "precot.wrong_runs_by_layer", and with
+// steering "precot.flip_rate" and "precot.taxonomy". report (may be NULL) receives human-readable
+// tables. Returns 0, or -1 with pl_errmsg() (no runs, no task with two answer classes, n_steer > 0
+// without a model file, `by` a key no run has, model file differs from the traced model, ...).
 int pl_precot_run(pl_store *s, const pl_precot_options *o, FILE *report);
 
 // ---- steering pieces (public for tests) ----
