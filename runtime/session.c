@@ -36,18 +36,22 @@ struct pl_session {
 
 static void *xcalloc(size_t n, size_t size, int *ok) {
     void *p = (n && size) ? calloc(n, size) : NULL;
-    if (!p && *ok == 0) *ok = pl_fail("out of memory allocating session buffers (%zu × %zu bytes)", n, size);
+    if (!p && *ok == 0)
+        *ok = pl_fail_code(PL_ERR_NOMEM, "out of memory allocating session buffers (%zu × %zu bytes)", n, size);
     return p;
 }
 
 int pl_session_new(const pl_model *m, int max_ctx, pl_session **out) {
     *out = NULL;
+    pl_error_clear();
     const pl_config *c = &m->config;
     if (max_ctx <= 0) max_ctx = c->context_length < 4096 ? c->context_length : 4096;
     if (max_ctx > c->context_length)
-        return pl_fail("%s: %d tokens do not fit the model's context of %d (prompt longer than the context?)", m->path,
-                       max_ctx, c->context_length);
+        return pl_fail_code(PL_ERR_RANGE,
+                            "%s: %d tokens do not fit the model's context of %d (prompt longer than the context?)",
+                            m->path, max_ctx, c->context_length);
     pl_session *s = calloc(1, sizeof *s);
+    if (!s) return pl_fail_code(PL_ERR_NOMEM, "out of memory allocating a session");
     s->model = m;
     s->be = pl_backend_cpu();
     s->max_ctx = max_ctx;
@@ -73,10 +77,10 @@ int pl_session_new(const pl_model *m, int max_ctx, pl_session **out) {
     s->logits = xcalloc(C * (size_t)c->vocab_size, sizeof(float), &ok);
     if (ok != 0) {
         pl_session_free(s);
-        return -1;
+        return PL_ERR_NOMEM;
     }
     *out = s;
-    return 0;
+    return PL_OK;
 }
 
 void pl_session_free(pl_session *s) {
@@ -231,14 +235,16 @@ static void forward_chunk(pl_session *s, const int32_t *tokens, int n, bool want
 
 int pl_forward(pl_session *s, const int32_t *tokens, int n, const float **logits) {
     const pl_config *c = &s->model->config;
-    if (n <= 0) return pl_fail("no tokens to run");
+    if (n <= 0) return pl_fail_code(PL_ERR_USAGE, "no tokens to run");
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
-            return pl_fail("token id %d (at position %d) is out of range: the vocabulary has %d tokens", tokens[i],
-                           s->n_past + i, c->vocab_size);
+            return pl_fail_code(PL_ERR_RANGE,
+                                "token id %d (at position %d) is out of range: the vocabulary has %d tokens", tokens[i],
+                                s->n_past + i, c->vocab_size);
     if (n > s->max_ctx - s->n_past)
-        return pl_fail("%d tokens do not fit the context: %d already used of %d (prompt longer than the context?)", n,
-                       s->n_past, s->max_ctx);
+        return pl_fail_code(PL_ERR_RANGE,
+                            "%d tokens do not fit the context: %d already used of %d (prompt longer than the context?)",
+                            n, s->n_past, s->max_ctx);
     // With all logits wanted, the caller gets [n × V]: run in chunks and keep each chunk's rows.
     size_t V = (size_t)c->vocab_size;
     bool gather = s->all_logits && n > s->chunk;
@@ -248,7 +254,7 @@ int pl_forward(pl_session *s, const int32_t *tokens, int n, const float **logits
         s->long_logits = malloc(s->long_logits_cap * sizeof(float));
         if (!s->long_logits) {
             s->long_logits_cap = 0;
-            return pl_fail("out of memory for %d × %zu logits", n, V);
+            return pl_fail_code(PL_ERR_NOMEM, "out of memory for %d × %zu logits", n, V);
         }
     }
     for (int done = 0; done < n;) {

@@ -14,7 +14,8 @@
 
 typedef struct pl_session pl_session;
 
-// max_ctx <= 0 means the model's context length. Returns -1 (pl_errmsg) on failure.
+// max_ctx <= 0 means the model's context length. Returns PL_OK, or PL_ERR_RANGE (max_ctx beyond
+// the model's context) or PL_ERR_NOMEM with pl_errmsg() set. The caller owns *out (pl_session_free).
 int pl_session_new(const pl_model *m, int max_ctx, pl_session **out);
 void pl_session_free(pl_session *s);
 // Forget the KV cache: the next pl_forward starts at position 0.
@@ -30,7 +31,8 @@ const pl_model *pl_session_model(const pl_session *s);
 
 // Run n tokens at positions n_past..n_past+n-1 and append them to the KV cache. *logits points
 // into the session: [n × V] if all logits are wanted, else [1 × V] for the last token. Valid
-// until the next call. Fails on a token id out of range or a context overflow (nothing changes).
+// until the next call. Returns PL_OK, or PL_ERR_RANGE on a token id out of range or a context
+// overflow, PL_ERR_USAGE for n <= 0 (nothing changes).
 int pl_forward(pl_session *s, const int32_t *tokens, int n, const float **logits);
 
 // ---- generation ----

@@ -92,20 +92,23 @@ int pl_gguf_parse(pl_gguf *g, const char *path, const void *data, size_t size) {
     g->data = data;
     g->size = size;
     // An empty file maps to NULL: no pointer arithmetic on it (NULL + 0 is undefined).
-    if (!data || size < 4) return pl_fail("%s: file is too short to be GGUF (%zu bytes)", path, size);
+    if (!data || size < 4)
+        return pl_fail_code(PL_ERR_FORMAT, "%s: file is too short to be GGUF (%zu bytes)", path, size);
     cursor c = {data, (const uint8_t *)data + size, path};
     char magic[4];
     uint64_t n_tensors, n_kvs;
-    if (!take(&c, magic, 4)) return pl_fail("%s: file is too short to be GGUF (%zu bytes)", path, size);
-    if (memcmp(magic, "GGUF", 4) != 0) return pl_fail("%s: wrong magic (not a GGUF file)", path);
-    if (!take(&c, &g->version, 4)) return pl_fail("%s: truncated GGUF header", path);
+    if (!take(&c, magic, 4))
+        return pl_fail_code(PL_ERR_FORMAT, "%s: file is too short to be GGUF (%zu bytes)", path, size);
+    if (memcmp(magic, "GGUF", 4) != 0) return pl_fail_code(PL_ERR_FORMAT, "%s: wrong magic (not a GGUF file)", path);
+    if (!take(&c, &g->version, 4)) return pl_fail_code(PL_ERR_CORRUPT, "%s: truncated GGUF header", path);
     if (g->version != 2 && g->version != 3)
-        return pl_fail("%s: GGUF version %u is not supported (only 2 and 3)", path, g->version);
-    if (!take(&c, &n_tensors, 8) || !take(&c, &n_kvs, 8)) return pl_fail("%s: truncated GGUF header", path);
+        return pl_fail_code(PL_ERR_FORMAT, "%s: GGUF version %u is not supported (only 2 and 3)", path, g->version);
+    if (!take(&c, &n_tensors, 8) || !take(&c, &n_kvs, 8))
+        return pl_fail_code(PL_ERR_CORRUPT, "%s: truncated GGUF header", path);
     // Each kv takes >= 12 bytes and each tensor info >= 24: bound counts by the file size first.
     if (n_kvs > size / 12 || n_tensors > size / 24)
-        return pl_fail("%s: corrupt GGUF header (%llu tensors, %llu metadata keys in %zu bytes)", path,
-                       (unsigned long long)n_tensors, (unsigned long long)n_kvs, size);
+        return pl_fail_code(PL_ERR_CORRUPT, "%s: corrupt GGUF header (%llu tensors, %llu metadata keys in %zu bytes)",
+                            path, (unsigned long long)n_tensors, (unsigned long long)n_kvs, size);
     g->kvs = calloc(n_kvs ? n_kvs : 1, sizeof *g->kvs);
     g->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *g->tensors);
     g->alignment = 32;
@@ -114,25 +117,28 @@ int pl_gguf_parse(pl_gguf *g, const char *path, const void *data, size_t size) {
         const uint8_t *key;
         uint64_t klen;
         if (!read_string(&c, &key, &klen) || !take(&c, &kv->type, 4))
-            return pl_fail("%s: truncated metadata (key %llu of %llu)", path, (unsigned long long)i,
-                           (unsigned long long)n_kvs);
+            return pl_fail_code(PL_ERR_CORRUPT, "%s: truncated metadata (key %llu of %llu)", path,
+                                (unsigned long long)i, (unsigned long long)n_kvs);
         kv->key = dup_bytes(key, klen);
         g->n_kvs = i + 1;
-        if (kv->type >= PL_GGUF_TYPE_COUNT) return pl_fail("%s: metadata '%s' has unknown type %u", path, kv->key, kv->type);
+        if (kv->type >= PL_GGUF_TYPE_COUNT)
+            return pl_fail_code(PL_ERR_FORMAT, "%s: metadata '%s' has unknown type %u", path, kv->key, kv->type);
         if (kv->type == PL_GGUF_ARRAY) {
             cursor peek = c;
             if (!take(&peek, &kv->elem_type, 4) || !take(&peek, &kv->n_elems, 8))
-                return pl_fail("%s: truncated metadata array '%s'", path, kv->key);
+                return pl_fail_code(PL_ERR_CORRUPT, "%s: truncated metadata array '%s'", path, kv->key);
             kv->value = peek.p;
         } else {
             kv->value = c.p;
         }
-        if (!skip_value(&c, kv->type, 0)) return pl_fail("%s: metadata '%s' runs past the end of the file", path, kv->key);
+        if (!skip_value(&c, kv->type, 0))
+            return pl_fail_code(PL_ERR_CORRUPT, "%s: metadata '%s' runs past the end of the file", path, kv->key);
     }
     int64_t align;
     if (pl_gguf_get_int(g, "general.alignment", &align)) {
         if (align <= 0 || align > 65536 || (align & (align - 1)))
-            return pl_fail("%s: general.alignment %lld is not a power of two", path, (long long)align);
+            return pl_fail_code(PL_ERR_FORMAT, "%s: general.alignment %lld is not a power of two", path,
+                                (long long)align);
         g->alignment = (uint64_t)align;
     }
     for (uint64_t i = 0; i < n_tensors; i++) {
@@ -140,40 +146,47 @@ int pl_gguf_parse(pl_gguf *g, const char *path, const void *data, size_t size) {
         const uint8_t *name;
         uint64_t nlen;
         if (!read_string(&c, &name, &nlen) || !take(&c, &t->n_dims, 4))
-            return pl_fail("%s: truncated tensor info %llu", path, (unsigned long long)i);
+            return pl_fail_code(PL_ERR_CORRUPT, "%s: truncated tensor info %llu", path, (unsigned long long)i);
         t->name = dup_bytes(name, nlen);
         g->n_tensors = i + 1;
-        if (t->n_dims < 1 || t->n_dims > 4) return pl_fail("%s: tensor '%s' has %u dimensions", path, t->name, t->n_dims);
+        if (t->n_dims < 1 || t->n_dims > 4)
+            return pl_fail_code(PL_ERR_FORMAT, "%s: tensor '%s' has %u dimensions", path, t->name, t->n_dims);
         uint64_t n = 1;
         for (uint32_t d = 0; d < 4; d++) t->ne[d] = 1;
         for (uint32_t d = 0; d < t->n_dims; d++) {
-            if (!take(&c, &t->ne[d], 8)) return pl_fail("%s: truncated tensor info '%s'", path, t->name);
+            if (!take(&c, &t->ne[d], 8))
+                return pl_fail_code(PL_ERR_CORRUPT, "%s: truncated tensor info '%s'", path, t->name);
             if (t->ne[d] == 0 || t->ne[d] > (1ull << 40) || n > (1ull << 40) / t->ne[d])
-                return pl_fail("%s: tensor '%s' has an invalid dimension", path, t->name);
+                return pl_fail_code(PL_ERR_FORMAT, "%s: tensor '%s' has an invalid dimension", path, t->name);
             n *= t->ne[d];
         }
         if (!take(&c, &t->type, 4) || !take(&c, &t->offset, 8))
-            return pl_fail("%s: truncated tensor info '%s'", path, t->name);
+            return pl_fail_code(PL_ERR_CORRUPT, "%s: truncated tensor info '%s'", path, t->name);
         if (!pl_ggml_type_name(t->type))
-            return pl_fail("%s: tensor '%s' has tensor type %u, which is not supported (F32, F16, BF16, Q8_0, Q4_0)",
-                           path, t->name, t->type);
+            return pl_fail_code(
+                PL_ERR_FORMAT,
+                "%s: tensor '%s' has tensor type %u, which is not supported (F32, F16, BF16, Q8_0, Q4_0)", path,
+                t->name, t->type);
         t->n_bytes = type_bytes(t->type, n);
         if (t->n_bytes == 0)
-            return pl_fail("%s: tensor '%s' of type %s has %llu elements, not whole 32-element blocks", path, t->name,
-                           pl_ggml_type_name(t->type), (unsigned long long)n);
+            return pl_fail_code(PL_ERR_FORMAT,
+                                "%s: tensor '%s' of type %s has %llu elements, not whole 32-element blocks", path,
+                                t->name, pl_ggml_type_name(t->type), (unsigned long long)n);
     }
     size_t header_end = (size_t)(c.p - (const uint8_t *)data);
     g->data_offset = (header_end + g->alignment - 1) / g->alignment * g->alignment;
-    if (n_tensors > 0 && g->data_offset > size) return pl_fail("%s: truncated before the tensor data", path);
+    if (n_tensors > 0 && g->data_offset > size)
+        return pl_fail_code(PL_ERR_CORRUPT, "%s: truncated before the tensor data", path);
     uint64_t data_size = size - (g->data_offset < size ? g->data_offset : size);
     for (uint64_t i = 0; i < n_tensors; i++) {
         const pl_gguf_tensor *t = &g->tensors[i];
         if (t->offset % g->alignment)
-            return pl_fail("%s: tensor '%s' offset %llu is not aligned to %llu", path, t->name,
-                           (unsigned long long)t->offset, (unsigned long long)g->alignment);
+            return pl_fail_code(PL_ERR_FORMAT, "%s: tensor '%s' offset %llu is not aligned to %llu", path, t->name,
+                                (unsigned long long)t->offset, (unsigned long long)g->alignment);
         if (t->offset > data_size || t->n_bytes > data_size - t->offset)
-            return pl_fail("%s: tensor '%s' (offset %llu, %llu bytes) lies past the end of the file (truncated?)", path,
-                           t->name, (unsigned long long)t->offset, (unsigned long long)t->n_bytes);
+            return pl_fail_code(PL_ERR_CORRUPT,
+                                "%s: tensor '%s' (offset %llu, %llu bytes) lies past the end of the file (truncated?)",
+                                path, t->name, (unsigned long long)t->offset, (unsigned long long)t->n_bytes);
     }
     return 0;
 }

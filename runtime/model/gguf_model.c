@@ -22,22 +22,23 @@ typedef struct {
 static float *tensor(loader *L, const char *name, int64_t ne0, int64_t ne1, bool required, int *ok) {
     const pl_gguf_tensor *t = pl_gguf_find_tensor(L->g, name);
     if (!t) {
-        if (required && *ok == 0) *ok = pl_fail("%s: missing tensor '%s'", L->g->path, name);
+        if (required && *ok == 0) *ok = pl_fail_code(PL_ERR_NOT_FOUND, "%s: missing tensor '%s'", L->g->path, name);
         return NULL;
     }
     uint64_t n = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
     if ((int64_t)t->ne[0] != ne0 || (int64_t)(n / t->ne[0]) != ne1) {
         if (*ok == 0)
-            *ok = pl_fail("%s: tensor '%s' has shape [%llu, %llu], but the config implies [%lld, %lld]", L->g->path,
-                          name, (unsigned long long)t->ne[0], (unsigned long long)(n / t->ne[0]), (long long)ne0,
-                          (long long)ne1);
+            *ok = pl_fail_code(PL_ERR_CORRUPT,
+                               "%s: tensor '%s' has shape [%llu, %llu], but the config implies [%lld, %lld]",
+                               L->g->path, name, (unsigned long long)t->ne[0], (unsigned long long)(n / t->ne[0]),
+                               (long long)ne0, (long long)ne1);
         return NULL;
     }
     const uint8_t *src = L->g->data + L->g->data_offset + t->offset;
     if (t->type == PL_GGML_F32 && ((uintptr_t)src % sizeof(float)) == 0) return (float *)src;  // zero copy
     float *dst = pl_model_alloc(L->m, n);
     if (!dst) {
-        if (*ok == 0) *ok = pl_fail("%s: out of memory converting '%s'", L->g->path, name);
+        if (*ok == 0) *ok = pl_fail_code(PL_ERR_NOMEM, "%s: out of memory converting '%s'", L->g->path, name);
         return NULL;
     }
     switch (t->type) {
@@ -73,12 +74,15 @@ static int read_config(loader *L, const char *arch) {
     else if (strcmp(arch, "qwen2") == 0) c->arch = PL_ARCH_QWEN2, c->rope_style = PL_ROPE_NEOX, c->qkv_bias = true;
     else if (strcmp(arch, "qwen3") == 0) c->arch = PL_ARCH_QWEN3, c->rope_style = PL_ROPE_NEOX, c->qk_norm = true;
     else if (strcmp(arch, "gpt2") == 0) c->arch = PL_ARCH_GPT2, c->rope_style = PL_ROPE_NONE;
-    else return pl_fail("%s: unknown architecture '%s' (supported: llama, qwen2, qwen3, gpt2)", f, arch);
+    else
+        return pl_fail_code(PL_ERR_FORMAT, "%s: unknown architecture '%s' (supported: llama, qwen2, qwen3, gpt2)", f,
+                            arch);
 
-#define REQUIRED_INT(field, suffix)                                                              \
-    snprintf(key, sizeof key, "%s." suffix, arch);                                               \
-    if (!pl_gguf_get_int(L->g, key, &v)) return pl_fail("%s: missing metadata '%s'", f, key);    \
-    if (v <= 0 || v > (1 << 24)) return pl_fail("%s: metadata '%s' = %lld is out of range", f, key, (long long)v); \
+#define REQUIRED_INT(field, suffix)                                                                                  \
+    snprintf(key, sizeof key, "%s." suffix, arch);                                                                   \
+    if (!pl_gguf_get_int(L->g, key, &v)) return pl_fail_code(PL_ERR_NOT_FOUND, "%s: missing metadata '%s'", f, key); \
+    if (v <= 0 || v > (1 << 24))                                                                                     \
+        return pl_fail_code(PL_ERR_RANGE, "%s: metadata '%s' = %lld is out of range", f, key, (long long)v);         \
     c->field = (int)v;
     REQUIRED_INT(d_model, "embedding_length");
     REQUIRED_INT(n_layers, "block_count");
@@ -121,7 +125,7 @@ static int read_tokenizer(loader *L) {
     char **tokens = string_array(g, "tokenizer.ggml.tokens", &n);
     int rc = 0;
     if (!tokens || n == 0 || n > (1u << 24)) {
-        rc = pl_fail("%s: tokenizer.ggml.tokens is missing or empty", g->path);
+        rc = pl_fail_code(PL_ERR_NOT_FOUND, "%s: tokenizer.ggml.tokens is missing or empty", g->path);
         goto done;
     }
     int64_t bos = -1, eos = -1, unk = -1;
@@ -145,7 +149,8 @@ static int read_tokenizer(loader *L) {
         char *pre = pl_gguf_get_string(g, "tokenizer.ggml.pre");
         add_bos = false;
         pl_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &add_bos);
-        if (!merges) rc = pl_fail("%s: byte-level BPE tokenizer without tokenizer.ggml.merges", g->path);
+        if (!merges)
+            rc = pl_fail_code(PL_ERR_FORMAT, "%s: byte-level BPE tokenizer without tokenizer.ggml.merges", g->path);
         else L->m->tokenizer = pl_tokenizer_new_bpe((int)n, (const char *const *)tokens, types, (int)n_merges,
                                                     (const char *const *)merges, pre ? pre : "gpt2", (int32_t)bos,
                                                     (int32_t)eos, add_bos);
@@ -155,12 +160,12 @@ static int read_tokenizer(loader *L) {
         }
         free(pre);
     } else {
-        rc = pl_fail("%s: tokenizer model '%s' is not supported (llama, gpt2)", g->path, model);
+        rc = pl_fail_code(PL_ERR_FORMAT, "%s: tokenizer model '%s' is not supported (llama, gpt2)", g->path, model);
     }
     if (rc == 0 && !L->m->tokenizer) {
         char why[512];  // pl_errmsg() is the buffer pl_fail writes: copy it out first
         snprintf(why, sizeof why, "%s", pl_errmsg());
-        rc = pl_fail("%s: cannot build the %s tokenizer: %s", g->path, model, why);
+        rc = pl_fail_code(PL_ERR_FORMAT, "%s: cannot build the %s tokenizer: %s", g->path, model, why);
     }
     free(types);
 done:
@@ -182,7 +187,7 @@ int pl_load_gguf(const char *path, pl_model *m) {
     if (ok != 0) goto done;
     arch = pl_gguf_get_string(&g, "general.architecture");
     if (!arch) {
-        ok = pl_fail("%s: missing metadata 'general.architecture'", path);
+        ok = pl_fail_code(PL_ERR_NOT_FOUND, "%s: missing metadata 'general.architecture'", path);
         goto done;
     }
     if ((ok = read_config(&L, arch)) != 0) goto done;
@@ -200,7 +205,7 @@ int pl_load_gguf(const char *path, pl_model *m) {
 
     const pl_gguf_tensor *embd = pl_gguf_find_tensor(&g, "token_embd.weight");
     if (!embd) {
-        ok = pl_fail("%s: missing tensor 'token_embd.weight'", path);
+        ok = pl_fail_code(PL_ERR_NOT_FOUND, "%s: missing tensor 'token_embd.weight'", path);
         goto done;
     }
     c->vocab_size = (int)(embd->n_dims >= 2 ? embd->ne[1] : 0);

@@ -43,12 +43,12 @@ static bool dir_exists(const char *path) {
 static int cfg_int(json_t *cfg, const char *key, int fallback, bool required, const char *path, int *out) {
     json_t *v = json_object_get(cfg, key);
     if (!v || json_is_null(v)) {
-        if (required) return pl_fail("%s: missing \"%s\"", path, key);
+        if (required) return pl_fail_code(PL_ERR_NOT_FOUND, "%s: missing \"%s\"", path, key);
         *out = fallback;
         return 0;
     }
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
-        return pl_fail("%s: \"%s\" is not a non-negative integer", path, key);
+        return pl_fail_code(PL_ERR_FORMAT, "%s: \"%s\" is not a non-negative integer", path, key);
     *out = (int)json_integer_value(v);
     return 0;
 }
@@ -59,7 +59,7 @@ static int cfg_float(json_t *cfg, const char *key, double fallback, const char *
         *out = (float)fallback;
         return 0;
     }
-    if (!json_is_number(v)) return pl_fail("%s: \"%s\" is not a number", path, key);
+    if (!json_is_number(v)) return pl_fail_code(PL_ERR_FORMAT, "%s: \"%s\" is not a number", path, key);
     *out = (float)json_number_value(v);
     return 0;
 }
@@ -77,7 +77,7 @@ static const char *cfg_str(json_t *cfg, const char *key) {
 // Fill m->config from config.json. Sizes are checked against the tensors later.
 static int parse_config(pl_config *c, json_t *cfg, const char *path) {
     const char *type = cfg_str(cfg, "model_type");
-    if (!type) return pl_fail("%s: missing \"model_type\"", path);
+    if (!type) return pl_fail_code(PL_ERR_NOT_FOUND, "%s: missing \"model_type\"", path);
     snprintf(c->arch_name, sizeof c->arch_name, "%s", type);
     if (strcmp(type, "gpt2") == 0) {
         c->arch = PL_ARCH_GPT2;
@@ -88,16 +88,19 @@ static int parse_config(pl_config *c, json_t *cfg, const char *path) {
             cfg_int(cfg, "vocab_size", 0, true, path, &c->vocab_size))
             return -1;
         // n_inner defaults to 4 * n_embd: bound n_embd first so the product cannot overflow.
-        if (c->d_model > (1 << 20)) return pl_fail("%s: n_embd %d is implausibly large (at most %d)", path, c->d_model, 1 << 20);
+        if (c->d_model > (1 << 20))
+            return pl_fail_code(PL_ERR_CORRUPT, "%s: n_embd %d is implausibly large (at most %d)", path, c->d_model,
+                                1 << 20);
         if (cfg_int(cfg, "n_inner", 4 * c->d_model, false, path, &c->d_ff) ||
             cfg_float(cfg, "layer_norm_epsilon", 1e-5, path, &c->norm_eps))
             return -1;
         const char *act = cfg_str(cfg, "activation_function");
         if (act && strcmp(act, "gelu_new") != 0 && strcmp(act, "gelu_pytorch_tanh") != 0)
-            return pl_fail("%s: activation_function \"%s\" is not supported (gelu_new only)", path, act);
+            return pl_fail_code(PL_ERR_FORMAT, "%s: activation_function \"%s\" is not supported (gelu_new only)", path,
+                                act);
         if (cfg_bool(cfg, "scale_attn_by_inverse_layer_idx", false) || cfg_bool(cfg, "reorder_and_upcast_attn", false) ||
             !cfg_bool(cfg, "scale_attn_weights", true))
-            return pl_fail("%s: non-standard GPT-2 attention scaling is not supported", path);
+            return pl_fail_code(PL_ERR_FORMAT, "%s: non-standard GPT-2 attention scaling is not supported", path);
         c->n_kv_heads = c->n_heads;
         c->rope_theta = 10000.0f;  // unused (no RoPE); keeps the config valid
         c->qkv_bias = true;        // c_attn has a bias (as the GGUF loader marks it)
@@ -117,23 +120,23 @@ static int parse_config(pl_config *c, json_t *cfg, const char *path) {
             cfg_float(cfg, "rms_norm_eps", 1e-6, path, &c->norm_eps) ||
             cfg_float(cfg, "rope_theta", 10000.0, path, &c->rope_theta))
             return -1;
-        if (c->n_heads <= 0) return pl_fail("%s: num_attention_heads must be positive", path);
+        if (c->n_heads <= 0) return pl_fail_code(PL_ERR_FORMAT, "%s: num_attention_heads must be positive", path);
         if (cfg_int(cfg, "num_key_value_heads", c->n_heads, false, path, &c->n_kv_heads) ||
             cfg_int(cfg, "head_dim", c->d_model / c->n_heads, false, path, &c->head_dim))
             return -1;
         const char *act = cfg_str(cfg, "hidden_act");
         if (act && strcmp(act, "silu") != 0)
-            return pl_fail("%s: hidden_act \"%s\" is not supported (silu only)", path, act);
+            return pl_fail_code(PL_ERR_FORMAT, "%s: hidden_act \"%s\" is not supported (silu only)", path, act);
         json_t *scaling = json_object_get(cfg, "rope_scaling");
         if (scaling && !json_is_null(scaling)) {
             const char *rt = cfg_str(scaling, "rope_type");
             if (!rt) rt = cfg_str(scaling, "type");
             if (!rt || strcmp(rt, "default") != 0)
-                return pl_fail("%s: rope_scaling \"%s\" is not supported", path, rt ? rt : "?");
+                return pl_fail_code(PL_ERR_FORMAT, "%s: rope_scaling \"%s\" is not supported", path, rt ? rt : "?");
         }
         if (cfg_bool(cfg, "attention_bias", false) && c->arch != PL_ARCH_QWEN2)
-            return pl_fail("%s: attention_bias is not supported for %s", path, type);
-        if (cfg_bool(cfg, "mlp_bias", false)) return pl_fail("%s: mlp_bias is not supported", path);
+            return pl_fail_code(PL_ERR_FORMAT, "%s: attention_bias is not supported for %s", path, type);
+        if (cfg_bool(cfg, "mlp_bias", false)) return pl_fail_code(PL_ERR_FORMAT, "%s: mlp_bias is not supported", path);
         // A sliding window shorter than the context changes attention beyond it: cap the context
         // so that everything we compute is exact.
         int window = 0;
@@ -142,24 +145,27 @@ static int parse_config(pl_config *c, json_t *cfg, const char *path) {
         if (sliding && window > 0 && window < c->context_length) c->context_length = window;
         c->tied_embeddings = cfg_bool(cfg, "tie_word_embeddings", false);
     } else {
-        return pl_fail("%s: unknown model_type \"%s\" (supported: llama, mistral, qwen2, qwen3, gpt2)", path, type);
+        return pl_fail_code(
+            PL_ERR_FORMAT, "%s: unknown model_type \"%s\" (supported: llama, mistral, qwen2, qwen3, gpt2)", path, type);
     }
     if (c->d_model <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->vocab_size <= 0 ||
         c->d_ff <= 0 || c->context_length <= 0)
-        return pl_fail("%s: sizes must be positive", path);
+        return pl_fail_code(PL_ERR_CORRUPT, "%s: sizes must be positive", path);
     if (c->arch == PL_ARCH_GPT2) {
-        if (c->d_model % c->n_heads) return pl_fail("%s: n_embd %d is not a multiple of n_head %d", path, c->d_model, c->n_heads);
+        if (c->d_model % c->n_heads)
+            return pl_fail_code(PL_ERR_FORMAT, "%s: n_embd %d is not a multiple of n_head %d", path, c->d_model,
+                                c->n_heads);
         c->head_dim = c->d_model / c->n_heads;
     }
     if (c->head_dim <= 0 || (c->rope_style != PL_ROPE_NONE && c->head_dim % 2))
-        return pl_fail("%s: head_dim %d is not a positive even number", path, c->head_dim);
+        return pl_fail_code(PL_ERR_FORMAT, "%s: head_dim %d is not a positive even number", path, c->head_dim);
     if (c->n_heads % c->n_kv_heads)
-        return pl_fail("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, c->n_heads,
-                       c->n_kv_heads);
+        return pl_fail_code(PL_ERR_FORMAT, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
+                            path, c->n_heads, c->n_kv_heads);
     // Bound the sizes so every product below fits comfortably in int64.
     if (c->d_model > (1 << 20) || c->d_ff > (1 << 22) || c->vocab_size > (1 << 24) || c->n_layers > 4096 ||
         c->n_heads > 4096 || c->head_dim > 65536 || c->context_length > (1 << 24))
-        return pl_fail("%s: implausibly large sizes", path);
+        return pl_fail_code(PL_ERR_CORRUPT, "%s: implausibly large sizes", path);
     return 0;
 }
 
@@ -190,7 +196,7 @@ static const pl_st_tensor *lookup(hf_loader *L, const char *name, int n_dims, co
     const pl_st_tensor *t = find_tensor(L, name, &file);
     if (!t) {
         if (!optional) {
-            pl_fail("%s: missing tensor %s", L->source, name);
+            pl_fail_code(PL_ERR_NOT_FOUND, "%s: missing tensor %s", L->source, name);
             L->failed = true;
         }
         return NULL;
@@ -201,7 +207,7 @@ static const pl_st_tensor *lookup(hf_loader *L, const char *name, int n_dims, co
         char got[96], want[96];
         format_shape(got, sizeof got, t->n_dims, t->shape);
         format_shape(want, sizeof want, n_dims, shape);
-        pl_fail("%s: tensor %s has shape %s but config.json implies %s", file, name, got, want);
+        pl_fail_code(PL_ERR_CORRUPT, "%s: tensor %s has shape %s but config.json implies %s", file, name, got, want);
         L->failed = true;
         return NULL;
     }
@@ -214,7 +220,7 @@ static float *elements(hf_loader *L, const pl_st_tensor *t, int64_t first, int64
     if (t->dtype == PL_ST_F32 && ((uintptr_t)p % sizeof(float)) == 0) return (float *)p;  // zero copy (read-only)
     float *out = pl_model_alloc(L->m, (size_t)n);
     if (!out) {
-        pl_fail("%s: out of memory converting %s", L->source, t->name);
+        pl_fail_code(PL_ERR_NOMEM, "%s: out of memory converting %s", L->source, t->name);
         L->failed = true;
         return NULL;
     }
@@ -250,7 +256,7 @@ static float *get_conv1d(hf_loader *L, const char *name, int64_t in, int64_t tot
     float *row = malloc((size_t)total_out * sizeof *row);
     if (!out || !row) {
         free(row);
-        pl_fail("%s: out of memory converting %s", L->source, name);
+        pl_fail_code(PL_ERR_NOMEM, "%s: out of memory converting %s", L->source, name);
         L->failed = true;
         return NULL;
     }
@@ -355,7 +361,7 @@ static int add_shard(hf_loader *L, const char *path, int *index) {
     if (files) L->files = files;
     if (!files || !paths) {
         pl_st_file_free(&parsed);
-        return pl_fail("%s: out of memory", path);
+        return pl_fail_code(PL_ERR_NOMEM, "%s: out of memory", path);
     }
     L->file_paths = paths;
     L->files[L->n_files] = parsed;
@@ -380,11 +386,11 @@ static int add_shard(hf_loader *L, const char *path, int *index) {
 static int load_index(hf_loader *L, const char *index_path) {
     json_error_t jerr;
     json_t *root = json_load_file(index_path, 0, &jerr);
-    if (!root) return pl_fail("%s:%d: %s", index_path, jerr.line, jerr.text);
+    if (!root) return pl_fail_code(PL_ERR_FORMAT, "%s:%d: %s", index_path, jerr.line, jerr.text);
     int rc = -1;
     json_t *map = json_object_get(root, "weight_map");
     if (!json_is_object(map) || json_object_size(map) == 0) {
-        pl_fail("%s: missing or empty \"weight_map\"", index_path);
+        pl_fail_code(PL_ERR_NOT_FOUND, "%s: missing or empty \"weight_map\"", index_path);
         goto done;
     }
     const char *tensor;
@@ -392,7 +398,8 @@ static int load_index(hf_loader *L, const char *index_path) {
     json_object_foreach(map, tensor, file) {
         const char *shard = json_string_value(file);
         if (!shard || !shard[0] || strchr(shard, '/') || strcmp(shard, "..") == 0) {
-            pl_fail("%s: weight_map entry for %s is not a file name in this folder", index_path, tensor);
+            pl_fail_code(PL_ERR_FORMAT, "%s: weight_map entry for %s is not a file name in this folder", index_path,
+                         tensor);
             goto done;
         }
         char path[1100];
@@ -400,7 +407,8 @@ static int load_index(hf_loader *L, const char *index_path) {
         int index;
         if (add_shard(L, path, &index)) goto done;
         if (!pl_st_find(&L->files[index], tensor)) {
-            pl_fail("%s: weight_map puts %s in %s, which does not contain it", index_path, tensor, shard);
+            pl_fail_code(PL_ERR_FORMAT, "%s: weight_map puts %s in %s, which does not contain it", index_path, tensor,
+                         shard);
             goto done;
         }
     }
@@ -432,17 +440,17 @@ int pl_load_hf_folder(const char *path, pl_model *m) {
     char config_path[1100], file_path[1100];
     snprintf(config_path, sizeof config_path, "%s/config.json", L.dir);
     if (!file_exists(config_path)) {
-        pl_fail("%s: no config.json in this folder", L.dir);
+        pl_fail_code(PL_ERR_NOT_FOUND, "%s: no config.json in this folder", L.dir);
         goto done;
     }
     json_error_t jerr;
     cfg = json_load_file(config_path, 0, &jerr);
     if (!cfg) {
-        pl_fail("%s:%d: %s", config_path, jerr.line, jerr.text);
+        pl_fail_code(PL_ERR_FORMAT, "%s:%d: %s", config_path, jerr.line, jerr.text);
         goto done;
     }
     if (!json_is_object(cfg)) {
-        pl_fail("%s: not a JSON object", config_path);
+        pl_fail_code(PL_ERR_FORMAT, "%s: not a JSON object", config_path);
         goto done;
     }
     if (parse_config(&m->config, cfg, config_path)) goto done;
@@ -454,7 +462,7 @@ int pl_load_hf_folder(const char *path, pl_model *m) {
     } else {
         snprintf(file_path, sizeof file_path, "%s/model.safetensors", L.dir);
         if (!file_exists(file_path)) {
-            pl_fail("%s: no model.safetensors or model.safetensors.index.json", L.dir);
+            pl_fail_code(PL_ERR_NOT_FOUND, "%s: no model.safetensors or model.safetensors.index.json", L.dir);
             goto done;
         }
         snprintf(L.source, sizeof L.source, "%s", file_path);
@@ -464,7 +472,7 @@ int pl_load_hf_folder(const char *path, pl_model *m) {
 
     m->weights.layers = calloc((size_t)m->config.n_layers, sizeof *m->weights.layers);
     if (!m->weights.layers) {
-        pl_fail("%s: out of memory", L.dir);
+        pl_fail_code(PL_ERR_NOMEM, "%s: out of memory", L.dir);
         goto done;
     }
     if (m->config.arch == PL_ARCH_GPT2) load_gpt2(&L);

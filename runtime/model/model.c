@@ -19,13 +19,13 @@
 const pl_mapping *pl_model_map_file(pl_model *m, const char *path) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
-        pl_fail("%s: cannot open", path);
+        pl_fail_code(PL_ERR_IO, "%s: cannot open", path);
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        pl_fail("%s: not a regular file", path);
+        pl_fail_code(PL_ERR_IO, "%s: not a regular file", path);
         return NULL;
     }
     void *data = NULL;
@@ -33,7 +33,7 @@ const pl_mapping *pl_model_map_file(pl_model *m, const char *path) {
         data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (data == MAP_FAILED) {
             close(fd);
-            pl_fail("%s: cannot memory-map", path);
+            pl_fail_code(PL_ERR_IO, "%s: cannot memory-map", path);
             return NULL;
         }
     }
@@ -81,17 +81,22 @@ int pl_model_validate_config(const pl_model *m) {
     const char *f = m->path;
     if (c->d_model <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0 ||
         c->d_ff <= 0 || c->vocab_size <= 0)
-        return pl_fail("%s: config has a non-positive size (d_model %d, layers %d, heads %d, kv heads %d, head_dim %d, "
-                       "ffn %d, vocab %d)", f, c->d_model, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->d_ff,
-                       c->vocab_size);
+        return pl_fail_code(
+            PL_ERR_FORMAT,
+            "%s: config has a non-positive size (d_model %d, layers %d, heads %d, kv heads %d, head_dim %d, "
+            "ffn %d, vocab %d)",
+            f, c->d_model, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->d_ff, c->vocab_size);
     if (c->d_model > (1 << 20) || c->n_layers > 4096 || c->n_heads > 4096 || c->head_dim > 4096 || c->d_ff > (1 << 22))
-        return pl_fail("%s: config sizes are implausibly large", f);
+        return pl_fail_code(PL_ERR_CORRUPT, "%s: config sizes are implausibly large", f);
     if (c->n_heads % c->n_kv_heads != 0)
-        return pl_fail("%s: %d query heads is not a multiple of %d key/value heads", f, c->n_heads, c->n_kv_heads);
+        return pl_fail_code(PL_ERR_FORMAT, "%s: %d query heads is not a multiple of %d key/value heads", f, c->n_heads,
+                            c->n_kv_heads);
     if (c->rope_style != PL_ROPE_NONE && c->head_dim % 2 != 0)
-        return pl_fail("%s: RoPE needs an even head_dim, got %d", f, c->head_dim);
-    if (c->context_length <= 0) return pl_fail("%s: context length %d is not positive", f, c->context_length);
-    if (!(c->norm_eps > 0) || !(c->rope_theta > 0)) return pl_fail("%s: norm epsilon and rope theta must be positive", f);
+        return pl_fail_code(PL_ERR_FORMAT, "%s: RoPE needs an even head_dim, got %d", f, c->head_dim);
+    if (c->context_length <= 0)
+        return pl_fail_code(PL_ERR_FORMAT, "%s: context length %d is not positive", f, c->context_length);
+    if (!(c->norm_eps > 0) || !(c->rope_theta > 0))
+        return pl_fail_code(PL_ERR_FORMAT, "%s: norm epsilon and rope theta must be positive", f);
     return 0;
 }
 
@@ -100,19 +105,24 @@ int pl_model_validate(const pl_model *m) {
     const char *f = m->path;
     if (pl_model_validate_config(m) != 0) return -1;
     const pl_weights *w = &m->weights;
-    if (!w->token_embd || !w->out_norm || !w->output) return pl_fail("%s: missing embedding, final norm or output weights", f);
-    if (c->arch == PL_ARCH_GPT2 && !w->pos_embd) return pl_fail("%s: gpt2 model without position embeddings", f);
+    if (!w->token_embd || !w->out_norm || !w->output)
+        return pl_fail_code(PL_ERR_NOT_FOUND, "%s: missing embedding, final norm or output weights", f);
+    if (c->arch == PL_ARCH_GPT2 && !w->pos_embd)
+        return pl_fail_code(PL_ERR_FORMAT, "%s: gpt2 model without position embeddings", f);
     for (int l = 0; l < c->n_layers; l++) {
         const pl_layer_weights *L = &w->layers[l];
         if (!L->attn_norm || !L->wq || !L->wk || !L->wv || !L->wo || !L->ffn_norm || !L->w_up || !L->w_down)
-            return pl_fail("%s: block %d is missing attention or MLP weights", f, l);
-        if (c->arch != PL_ARCH_GPT2 && !L->w_gate) return pl_fail("%s: block %d has no MLP gate weights", f, l);
-        if (c->qkv_bias && (!L->bq || !L->bk || !L->bv)) return pl_fail("%s: block %d is missing q/k/v biases", f, l);
-        if (c->qk_norm && (!L->q_norm || !L->k_norm)) return pl_fail("%s: block %d is missing q/k norms", f, l);
+            return pl_fail_code(PL_ERR_NOT_FOUND, "%s: block %d is missing attention or MLP weights", f, l);
+        if (c->arch != PL_ARCH_GPT2 && !L->w_gate)
+            return pl_fail_code(PL_ERR_NOT_FOUND, "%s: block %d has no MLP gate weights", f, l);
+        if (c->qkv_bias && (!L->bq || !L->bk || !L->bv))
+            return pl_fail_code(PL_ERR_NOT_FOUND, "%s: block %d is missing q/k/v biases", f, l);
+        if (c->qk_norm && (!L->q_norm || !L->k_norm))
+            return pl_fail_code(PL_ERR_NOT_FOUND, "%s: block %d is missing q/k norms", f, l);
     }
     if (m->tokenizer && pl_tokenizer_vocab_size(m->tokenizer) > c->vocab_size)
-        return pl_fail("%s: tokenizer has %d tokens but the embedding only %d rows", f,
-                       pl_tokenizer_vocab_size(m->tokenizer), c->vocab_size);
+        return pl_fail_code(PL_ERR_FORMAT, "%s: tokenizer has %d tokens but the embedding only %d rows", f,
+                            pl_tokenizer_vocab_size(m->tokenizer), c->vocab_size);
     return 0;
 }
 
@@ -123,9 +133,11 @@ static bool ends_with(const char *s, const char *suffix) {
 
 int pl_model_load(const char *path, pl_model **out) {
     *out = NULL;
+    pl_error_clear();
     struct stat st;
-    if (stat(path, &st) != 0) return pl_fail("%s: no such file or folder", path);
+    if (stat(path, &st) != 0) return pl_fail_code(PL_ERR_NOT_FOUND, "%s: no such file or folder", path);
     pl_model *m = calloc(1, sizeof *m);
+    if (!m) return pl_fail_code(PL_ERR_NOMEM, "%s: out of memory", path);
     snprintf(m->path, sizeof m->path, "%s", path);
     int rc;
     if (S_ISDIR(st.st_mode)) {
@@ -147,10 +159,10 @@ int pl_model_load(const char *path, pl_model **out) {
     if (rc == 0) rc = pl_model_validate(m);
     if (rc != 0) {
         pl_model_free(m);
-        return -1;
+        return pl_error_status();
     }
     *out = m;
-    return 0;
+    return PL_OK;
 }
 
 int pl_model_identify(const char *path, pl_model_identity *out) {

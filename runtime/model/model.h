@@ -86,8 +86,10 @@ typedef struct pl_model {
 } pl_model;
 
 // Load a model from a .gguf file or a Hugging Face folder (config.json + *.safetensors, or the
-// path of the config.json / model.safetensors inside it). On failure returns -1 and pl_errmsg()
-// names the file and the problem. The caller owns *out and frees it with pl_model_free.
+// path of the config.json / model.safetensors inside it). Returns PL_OK, or a pl_status
+// (runtime/base/error.h: PL_ERR_NOT_FOUND, PL_ERR_IO, PL_ERR_FORMAT for an unsupported or foreign
+// file, PL_ERR_CORRUPT for one that contradicts itself, PL_ERR_NOMEM) with pl_errmsg() naming the
+// file and the problem. The caller owns *out and frees it with pl_model_free.
 int pl_model_load(const char *path, pl_model **out);
 void pl_model_free(pl_model *m);
 // Build a random-weight llama/qwen-style model of the given config in memory (benchmarks, tests).

@@ -80,23 +80,46 @@ const char *store_migration_sql(int v) {
 
 // ---- errors and small helpers ----------------------------------------------------------------
 
-int store_fail(pl_store *s, const char *fmt, ...) {
+static void store_record(pl_store *s, pl_status code, const char *fmt, va_list ap) {
     char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (s) snprintf(s->err, sizeof s->err, "%s", msg);
+    if (s) s->err_code = code;
+    pl_fail_code(code, "%s", msg);
+}
+
+int store_fail(pl_store *s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    store_record(s, PL_ERROR, fmt, ap);
     va_end(ap);
-    if (s) snprintf(s->err, sizeof s->err, "%s", msg);
-    return pl_fail("%s", msg);
+    return -1;
+}
+
+int store_fail_code(pl_store *s, pl_status code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    store_record(s, code, fmt, ap);
+    va_end(ap);
+    return (int)code;
 }
 
 int store_sql_fail(pl_store *s, sqlite3 *db, const char *what) {
-    int code = sqlite3_extended_errcode(db);
+    int code = sqlite3_extended_errcode(db), primary = code & 0xff;
     const char *hint = "";
-    if (code == SQLITE_READONLY || (code & 0xff) == SQLITE_READONLY) hint = " (the store is read-only)";
-    if ((code & 0xff) == SQLITE_FULL) hint = " (disk full)";
-    if ((code & 0xff) == SQLITE_BUSY) hint = " (locked by another process)";
-    return store_fail(s, "%s: %s: %s%s", s->path, what, sqlite3_errmsg(db), hint);
+    if (primary == SQLITE_READONLY) hint = " (the store is read-only)";
+    if (primary == SQLITE_FULL) hint = " (disk full)";
+    if (primary == SQLITE_BUSY) hint = " (locked by another process)";
+    pl_status status = PL_ERROR;
+    switch (primary) {
+    case SQLITE_NOTADB: case SQLITE_CORRUPT: status = PL_ERR_CORRUPT; break;
+    case SQLITE_NOMEM: status = PL_ERR_NOMEM; break;
+    case SQLITE_READONLY: case SQLITE_FULL: case SQLITE_BUSY: case SQLITE_CANTOPEN: case SQLITE_IOERR: case SQLITE_PERM:
+        status = PL_ERR_IO;
+        break;
+    }
+    store_fail_code(s, status, "%s: %s: %s%s", s->path, what, sqlite3_errmsg(db), hint);
+    return -1;
 }
 
 const char *pl_store_errmsg(const pl_store *s) { return s ? s->err : pl_errmsg(); }
@@ -246,28 +269,30 @@ static int check_sqlite_header(pl_store *s, bool *exists) {
     struct stat st;
     *exists = stat(s->path, &st) == 0;
     if (!*exists) return 0;
-    if (S_ISDIR(st.st_mode)) return store_fail(s, "%s: not a probelab store (it is a directory)", s->path);
+    if (S_ISDIR(st.st_mode))
+        return store_fail_code(s, PL_ERR_FORMAT, "%s: not a probelab store (it is a directory)", s->path);
     if (st.st_size == 0) return 0;
     FILE *f = fopen(s->path, "rb");
-    if (!f) return store_fail(s, "%s: cannot open: %s", s->path, strerror(errno));
+    if (!f) return store_fail_code(s, PL_ERR_IO, "%s: cannot open: %s", s->path, strerror(errno));
     char magic[16] = {0};
     size_t got = fread(magic, 1, sizeof magic, f);
     fclose(f);
     if (got < 16 || memcmp(magic, "SQLite format 3", 16) != 0)
-        return store_fail(s, "%s: not a probelab store (not a SQLite database)", s->path);
+        return store_fail_code(s, PL_ERR_FORMAT, "%s: not a probelab store (not a SQLite database)", s->path);
     return 0;
 }
 
 static int take_writer_lock(pl_store *s) {
     if (mkdir(s->tensor_dir, 0777) != 0 && errno != EEXIST)
-        return store_fail(s, "%s: cannot create the tensor folder: %s", s->tensor_dir, strerror(errno));
+        return store_fail_code(s, PL_ERR_IO, "%s: cannot create the tensor folder: %s", s->tensor_dir, strerror(errno));
     char lock_path[1200];
     snprintf(lock_path, sizeof lock_path, "%s/writer.lock", s->tensor_dir);
     s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (s->lock_fd < 0) {
         int e = errno;
-        if (e == EROFS || e == EACCES || e == EPERM) return store_fail(s, "%s: the store is read-only (%s)", s->path, strerror(e));
-        return store_fail(s, "%s: cannot create the writer lock: %s", lock_path, strerror(e));
+        if (e == EROFS || e == EACCES || e == EPERM)
+            return store_fail_code(s, PL_ERR_IO, "%s: the store is read-only (%s)", s->path, strerror(e));
+        return store_fail_code(s, PL_ERR_IO, "%s: cannot create the writer lock: %s", lock_path, strerror(e));
     }
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         char pid[32] = "?";
@@ -307,8 +332,9 @@ static int migrate(pl_store *s, int from) {
 
 int pl_store_open(pl_store **out, const char *path, pl_store_mode mode) {
     *out = NULL;
+    pl_error_clear();
     pl_store *s = calloc(1, sizeof *s);
-    if (!s) return pl_fail("%s: out of memory", path);
+    if (!s) return pl_fail_code(PL_ERR_NOMEM, "%s: out of memory", path);
     s->lock_fd = -1;
     s->mode = mode;
     snprintf(s->path, sizeof s->path, "%s", path);
@@ -316,19 +342,19 @@ int pl_store_open(pl_store **out, const char *path, pl_store_mode mode) {
     bool exists;
     if (check_sqlite_header(s, &exists) != 0) goto fail;
     if (!exists && mode == PL_STORE_READ) {
-        store_fail(s, "%s: no such store", path);
+        store_fail_code(s, PL_ERR_NOT_FOUND, "%s: no such store", path);
         goto fail;
     }
     if (mode == PL_STORE_WRITE) {
         if (!exists) {
             int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
             if (fd < 0 && errno != EEXIST) {
-                store_fail(s, "%s: cannot create the store: %s", path, strerror(errno));
+                store_fail_code(s, PL_ERR_IO, "%s: cannot create the store: %s", path, strerror(errno));
                 goto fail;
             }
             if (fd >= 0) close(fd);
         } else if (access(path, W_OK) != 0) {
-            store_fail(s, "%s: the store is read-only (%s)", path, strerror(errno));
+            store_fail_code(s, PL_ERR_IO, "%s: the store is read-only (%s)", path, strerror(errno));
             goto fail;
         }
         if (take_writer_lock(s) != 0) goto fail;
@@ -347,25 +373,26 @@ int pl_store_open(pl_store **out, const char *path, pl_store_mode mode) {
         pragma_int(s->db, "SELECT count(*) FROM sqlite_schema", &n_tables) != 0) {
         int code = sqlite3_errcode(s->db);
         if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
-            store_fail(s, "%s: not a probelab store (%s)", path, sqlite3_errmsg(s->db));
+            store_fail_code(s, PL_ERR_FORMAT, "%s: not a probelab store (%s)", path, sqlite3_errmsg(s->db));
         else
             store_sql_fail(s, s->db, "read the schema version");
         goto fail;
     }
     bool fresh = app_id == 0 && version == 0 && n_tables == 0;
     if (!fresh && app_id != PL_STORE_APPLICATION_ID) {
-        store_fail(s, "%s: not a probelab store (a SQLite database with other tables)", path);
+        store_fail_code(s, PL_ERR_FORMAT, "%s: not a probelab store (a SQLite database with other tables)", path);
         goto fail;
     }
     if (version > PL_STORE_SCHEMA_VERSION) {
-        store_fail(s, "%s: store schema version %d is newer than this probelab supports (%d); use a newer probelab", path,
-                   version, PL_STORE_SCHEMA_VERSION);
+        store_fail_code(s, PL_ERR_FORMAT,
+                        "%s: store schema version %d is newer than this probelab supports (%d); use a newer probelab",
+                        path, version, PL_STORE_SCHEMA_VERSION);
         goto fail;
     }
     if (version < PL_STORE_SCHEMA_VERSION) {
         if (mode != PL_STORE_WRITE) {
             if (fresh) {
-                store_fail(s, "%s: empty file, not a probelab store", path);
+                store_fail_code(s, PL_ERR_FORMAT, "%s: empty file, not a probelab store", path);
                 goto fail;
             }
             // Readers of an older store see only the tables it has; open it for writing to migrate.
@@ -392,8 +419,9 @@ int pl_store_open(pl_store **out, const char *path, pl_store_mode mode) {
 fail:;
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", s->err);
+    pl_status code = s->err_code != PL_OK ? s->err_code : PL_ERROR;
     pl_store_close(s);
-    return pl_fail("%s", msg);
+    return pl_fail_code(code, "%s", msg);
 }
 
 void pl_store_close(pl_store *s) {

@@ -28,6 +28,9 @@ typedef enum { PL_DTYPE_F32 = 0, PL_DTYPE_F16, PL_DTYPE_BF16 } pl_dtype;
 // compatible, a newer one is refused). WRITE creates it if absent, migrates an older schema, marks
 // runs left 'running' by a killed writer as 'aborted', and takes the store's writer lock (a second
 // writer fails at once with "locked by another writer (pid N)"). The caller owns *out (pl_store_close).
+// Returns PL_OK, or a pl_status (runtime/base/error.h: PL_ERR_NOT_FOUND for a missing store read,
+// PL_ERR_FORMAT for a file that is not a probelab store or is too new, PL_ERR_IO, ...) with
+// pl_errmsg() naming the file.
 int pl_store_open(pl_store **out, const char *path, pl_store_mode mode);
 void pl_store_close(pl_store *s);
 // The last error on this handle ("" if none). Valid until the next call on the handle.

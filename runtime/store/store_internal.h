@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include "runtime/base/error.h"
 #include "runtime/store/store.h"
 
 #define PL_STORE_APPLICATION_ID 0x706c6162  // 'plab'
@@ -16,14 +17,18 @@ struct pl_store {
     int lock_fd;              // writer lock (flock) or -1
     int version;              // schema version after open
     char err[1024];
+    pl_status err_code;       // the code of err (PL_OK: none)
     int *file_fds;            // read fds by tensor_files.id (-1 = not open)
     int n_file_fds;
     sqlite3_stmt *lookup_rows;  // cached: chunk holding (run, hook, pos)
 };
 
-// Record an error on the handle and in pl_errmsg(); returns -1.
+// Record an error on the handle and in pl_errmsg() (code PL_ERROR); returns -1.
 int store_fail(pl_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-// pl_fail with "<path>: <sqlite message>" for a failed statement.
+// The same with a status code (pl_errcode()), which it returns.
+int store_fail_code(pl_store *s, pl_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+// store_fail with "<path>: <sqlite message>" for a failed statement, its code mapped from SQLite's
+// (read-only, full, busy, cannot open: PL_ERR_IO; not a database, corrupt: PL_ERR_CORRUPT); returns -1.
 int store_sql_fail(pl_store *s, sqlite3 *db, const char *what);
 // Open another connection to the same database (the writer thread's), WAL + busy timeout set.
 int store_open_connection(pl_store *s, sqlite3 **db);

@@ -47,16 +47,18 @@ static int32_t lookup_token(const hf_parts *p, const char *text) {
 
 static int read_id(const hf_parts *p, json_t *v, const char *what, const char *name, int32_t *id) {
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= MAX_VOCAB)
-        return pl_fail("%s: %s \"%s\" has no valid id (want an integer in [0, %d))", p->path, what, name, MAX_VOCAB);
+        return pl_fail_code(PL_ERR_FORMAT, "%s: %s \"%s\" has no valid id (want an integer in [0, %d))", p->path, what,
+                            name, MAX_VOCAB);
     *id = (int32_t)json_integer_value(v);
     return 0;
 }
 
 static int read_vocab(hf_parts *p, json_t *model, json_t *added) {
     json_t *vocab = json_object_get(model, "vocab");
-    if (!json_is_object(vocab)) return pl_fail("%s: model.vocab is missing or not an object", p->path);
-    if (json_object_size(vocab) == 0) return pl_fail("%s: model.vocab is empty", p->path);
-    if (added && !json_is_array(added)) return pl_fail("%s: added_tokens is not an array", p->path);
+    if (!json_is_object(vocab))
+        return pl_fail_code(PL_ERR_NOT_FOUND, "%s: model.vocab is missing or not an object", p->path);
+    if (json_object_size(vocab) == 0) return pl_fail_code(PL_ERR_FORMAT, "%s: model.vocab is empty", p->path);
+    if (added && !json_is_array(added)) return pl_fail_code(PL_ERR_FORMAT, "%s: added_tokens is not an array", p->path);
     int32_t max_id = -1, id = -1;  // read_id sets id before every use; -O3 cannot see that
     const char *key;
     json_t *v;
@@ -67,7 +69,7 @@ static int read_vocab(hf_parts *p, json_t *model, json_t *added) {
     size_t i;
     json_array_foreach(added, i, v) {
         const char *content = json_string_value(json_object_get(v, "content"));
-        if (!content) return pl_fail("%s: added_tokens[%zu] has no content string", p->path, i);
+        if (!content) return pl_fail_code(PL_ERR_NOT_FOUND, "%s: added_tokens[%zu] has no content string", p->path, i);
         if (read_id(p, json_object_get(v, "id"), "added token", content, &id)) return -1;
         if (id > max_id) max_id = id;
     }
@@ -76,8 +78,10 @@ static int read_vocab(hf_parts *p, json_t *model, json_t *added) {
     // by the entries the file actually has.
     int64_t n_named = (int64_t)json_object_size(vocab) + (int64_t)json_array_size(added);
     if ((int64_t)max_id + 1 > 2 * n_named + 1024)
-        return pl_fail("%s: model.vocab uses ids up to %d but names only %lld tokens (at most %lld unnamed ids allowed)",
-                       p->path, max_id, (long long)n_named, (long long)n_named + 1024);
+        return pl_fail_code(
+            PL_ERR_FORMAT,
+            "%s: model.vocab uses ids up to %d but names only %lld tokens (at most %lld unnamed ids allowed)", p->path,
+            max_id, (long long)n_named, (long long)n_named + 1024);
     p->n_vocab = max_id + 1;
     p->tokens = calloc((size_t)p->n_vocab, sizeof *p->tokens);
     p->owned = calloc((size_t)p->n_vocab, sizeof *p->owned);
@@ -85,7 +89,9 @@ static int read_vocab(hf_parts *p, json_t *model, json_t *added) {
     for (int k = 0; k < p->n_vocab; k++) p->types[k] = PL_TOKTYPE_NORMAL;
     json_object_foreach(vocab, key, v) {
         id = (int32_t)json_integer_value(v);
-        if (p->tokens[id]) return pl_fail("%s: model.vocab gives id %d to both \"%s\" and \"%s\"", p->path, id, p->tokens[id], key);
+        if (p->tokens[id])
+            return pl_fail_code(PL_ERR_FORMAT, "%s: model.vocab gives id %d to both \"%s\" and \"%s\"", p->path, id,
+                                p->tokens[id], key);
         p->tokens[id] = key;
     }
     json_array_foreach(added, i, v) {  // an added token overrides the model's entry for its id
@@ -109,7 +115,7 @@ static int read_merges(hf_parts *p, json_t *model) {
     else json_incref(merges);
     int rc = 0;
     if (!json_is_array(merges)) {
-        rc = pl_fail("%s: model.merges is not an array", p->path);
+        rc = pl_fail_code(PL_ERR_FORMAT, "%s: model.merges is not an array", p->path);
         goto done;
     }
     p->merges = calloc(json_array_size(merges) + 1, sizeof *p->merges);
@@ -120,7 +126,7 @@ static int read_merges(hf_parts *p, json_t *model) {
         if (json_is_string(m)) {
             const char *s = json_string_value(m);
             if (!strchr(s, ' ')) {
-                rc = pl_fail("%s: model.merges[%zu] \"%s\" is not \"left right\"", p->path, i, s);
+                rc = pl_fail_code(PL_ERR_FORMAT, "%s: model.merges[%zu] \"%s\" is not \"left right\"", p->path, i, s);
                 goto done;
             }
             p->merges[p->n_merges++] = strdup(s);
@@ -128,7 +134,8 @@ static int read_merges(hf_parts *p, json_t *model) {
         }
         if (!json_is_array(m) || json_array_size(m) != 2 || !(a = json_string_value(json_array_get(m, 0))) ||
             !(b = json_string_value(json_array_get(m, 1)))) {
-            rc = pl_fail("%s: model.merges[%zu] is neither \"left right\" nor [left, right]", p->path, i);
+            rc = pl_fail_code(PL_ERR_FORMAT, "%s: model.merges[%zu] is neither \"left right\" nor [left, right]",
+                              p->path, i);
             goto done;
         }
         size_t la = strlen(a), lb = strlen(b);
@@ -157,11 +164,14 @@ static char *literal_pattern(const char *s) {
 
 static int read_pre_tokenizer(hf_parts *p, json_t *pre) {
     if (!pre || json_is_null(pre))
-        return pl_fail("%s: no pre_tokenizer; only byte-level BPE (a ByteLevel pre-tokenizer) is supported", p->path);
+        return pl_fail_code(PL_ERR_FORMAT,
+                            "%s: no pre_tokenizer; only byte-level BPE (a ByteLevel pre-tokenizer) is supported",
+                            p->path);
     json_t *list = pre;
     bool single = strcmp(type_of(pre), "Sequence") != 0;
     if (!single) list = json_object_get(pre, "pretokenizers");
-    if (!single && !json_is_array(list)) return pl_fail("%s: pre_tokenizer Sequence has no pretokenizers array", p->path);
+    if (!single && !json_is_array(list))
+        return pl_fail_code(PL_ERR_NOT_FOUND, "%s: pre_tokenizer Sequence has no pretokenizers array", p->path);
     size_t n = single ? 1 : json_array_size(list);
     bool byte_level = false, byte_level_regex = false;
     const char *split_pattern = NULL;
@@ -177,25 +187,38 @@ static int read_pre_tokenizer(hf_parts *p, json_t *pre) {
         } else if (!strcmp(type, "Split")) {
             json_t *pattern = json_object_get(item, "pattern");
             const char *behavior = json_string_value(json_object_get(item, "behavior"));
-            if (split_pattern) return pl_fail("%s: pre_tokenizer has more than one Split (not supported)", p->path);
+            if (split_pattern)
+                return pl_fail_code(PL_ERR_CORRUPT, "%s: pre_tokenizer has more than one Split (not supported)",
+                                    p->path);
             if ((split_pattern = json_string_value(json_object_get(pattern, "Regex")))) split_literal = false;
             else if ((split_pattern = json_string_value(json_object_get(pattern, "String")))) split_literal = true;
-            else return pl_fail("%s: pre_tokenizer Split has no pattern.Regex or pattern.String", p->path);
+            else
+                return pl_fail_code(PL_ERR_NOT_FOUND, "%s: pre_tokenizer Split has no pattern.Regex or pattern.String",
+                                    p->path);
             if (!behavior || strcmp(behavior, "Isolated") != 0)
-                return pl_fail("%s: pre_tokenizer Split behavior \"%s\" is not supported (only Isolated)", p->path,
-                               behavior ? behavior : "(none)");
+                return pl_fail_code(PL_ERR_FORMAT,
+                                    "%s: pre_tokenizer Split behavior \"%s\" is not supported (only Isolated)", p->path,
+                                    behavior ? behavior : "(none)");
             if (json_is_true(json_object_get(item, "invert")))
-                return pl_fail("%s: pre_tokenizer Split with invert=true is not supported", p->path);
+                return pl_fail_code(PL_ERR_FORMAT, "%s: pre_tokenizer Split with invert=true is not supported",
+                                    p->path);
         } else {
-            return pl_fail("%s: pre_tokenizer \"%s\" is not supported (byte-level BPE takes ByteLevel, optionally "
-                           "after one Split)", p->path, type);
+            return pl_fail_code(PL_ERR_FORMAT,
+                                "%s: pre_tokenizer \"%s\" is not supported (byte-level BPE takes ByteLevel, optionally "
+                                "after one Split)",
+                                p->path, type);
         }
     }
-    if (!byte_level) return pl_fail("%s: pre_tokenizer has no ByteLevel step; only byte-level BPE is supported", p->path);
+    if (!byte_level)
+        return pl_fail_code(PL_ERR_NOT_FOUND,
+                            "%s: pre_tokenizer has no ByteLevel step; only byte-level BPE is supported", p->path);
     if (split_pattern && byte_level_regex)
-        return pl_fail("%s: pre_tokenizer splits twice (Split and ByteLevel use_regex=true); not supported", p->path);
+        return pl_fail_code(PL_ERR_FORMAT,
+                            "%s: pre_tokenizer splits twice (Split and ByteLevel use_regex=true); not supported",
+                            p->path);
     if (split_pattern && p->add_prefix_space)
-        return pl_fail("%s: ByteLevel add_prefix_space=true after a Split is not supported", p->path);
+        return pl_fail_code(PL_ERR_FORMAT, "%s: ByteLevel add_prefix_space=true after a Split is not supported",
+                            p->path);
     if (split_pattern) p->regex = split_literal ? literal_pattern(split_pattern) : strdup(split_pattern);
     else if (byte_level_regex) p->regex = strdup(GPT2_PATTERN);
     return 0;
@@ -208,7 +231,7 @@ static int check_normalizer_and_decoder(const hf_parts *p, json_t *root) {
         bool empty_sequence = !strcmp(type, "Sequence") && json_array_size(json_object_get(norm, "normalizers")) == 0;
         // NFC is accepted without being applied: it changes only text that is not already NFC.
         if (!empty_sequence && strcmp(type, "NFC") != 0)
-            return pl_fail("%s: normalizer \"%s\" is not supported", p->path, type);
+            return pl_fail_code(PL_ERR_FORMAT, "%s: normalizer \"%s\" is not supported", p->path, type);
     }
     json_t *dec = json_object_get(root, "decoder");
     if (dec && !json_is_null(dec)) {
@@ -219,7 +242,9 @@ static int check_normalizer_and_decoder(const hf_parts *p, json_t *root) {
             json_t *d;
             json_array_foreach(json_object_get(dec, "decoders"), i, d) ok = ok || !strcmp(type_of(d), "ByteLevel");
         }
-        if (!ok) return pl_fail("%s: decoder \"%s\" is not byte-level (only ByteLevel is supported)", p->path, type);
+        if (!ok)
+            return pl_fail_code(PL_ERR_FORMAT, "%s: decoder \"%s\" is not byte-level (only ByteLevel is supported)",
+                                p->path, type);
     }
     return 0;
 }
@@ -293,32 +318,35 @@ pl_tokenizer *pl_tokenizer_load_hf_json(const char *path) {
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);
     if (!root) {
-        pl_fail("%s: cannot read tokenizer.json (line %d: %s)", path, jerr.line, jerr.text);
+        pl_fail_code(PL_ERR_IO, "%s: cannot read tokenizer.json (line %d: %s)", path, jerr.line, jerr.text);
         return NULL;
     }
     json_t *model = json_object_get(root, "model");
     if (!json_is_object(root) || !json_is_object(model)) {
-        pl_fail("%s: no \"model\" object; not a Hugging Face tokenizer.json", path);
+        pl_fail_code(PL_ERR_FORMAT, "%s: no \"model\" object; not a Hugging Face tokenizer.json", path);
         goto done;
     }
     const char *type = json_string_value(json_object_get(model, "type"));
     if (type && strcmp(type, "BPE") != 0) {
-        pl_fail("%s: model.type is \"%s\"; only byte-level BPE tokenizers are supported", path, type);
+        pl_fail_code(PL_ERR_FORMAT, "%s: model.type is \"%s\"; only byte-level BPE tokenizers are supported", path,
+                     type);
         goto done;
     }
     if (json_is_true(json_object_get(model, "byte_fallback"))) {
-        pl_fail("%s: model.byte_fallback=true is SentencePiece-style BPE, not byte-level; use the GGUF file", path);
+        pl_fail_code(PL_ERR_FORMAT,
+                     "%s: model.byte_fallback=true is SentencePiece-style BPE, not byte-level; use the GGUF file",
+                     path);
         goto done;
     }
     if (json_is_true(json_object_get(model, "ignore_merges"))) {
-        pl_fail("%s: model.ignore_merges=true (Llama 3 style) is not supported yet", path);
+        pl_fail_code(PL_ERR_FORMAT, "%s: model.ignore_merges=true (Llama 3 style) is not supported yet", path);
         goto done;
     }
     const char *affix[2] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int k = 0; k < 2; k++) {
         const char *s = json_string_value(json_object_get(model, affix[k]));
         if (s && *s) {
-            pl_fail("%s: model.%s \"%s\" is not supported by byte-level BPE", path, affix[k], s);
+            pl_fail_code(PL_ERR_FORMAT, "%s: model.%s \"%s\" is not supported by byte-level BPE", path, affix[k], s);
             goto done;
         }
     }
@@ -337,7 +365,7 @@ pl_tokenizer *pl_tokenizer_load_hf_json(const char *path) {
     if (!t) {
         char why[512];
         snprintf(why, sizeof why, "%s", pl_errmsg());
-        pl_fail("%s: %s", path, why);
+        pl_fail_code(PL_ERR_FORMAT, "%s: %s", path, why);
         goto done;
     }
     if (pl_bpe_set_regex(t, p.regex, path) != 0) {

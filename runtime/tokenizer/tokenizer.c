@@ -91,8 +91,11 @@ bad:
 int pl_tokenizer_encode(const pl_tokenizer *t, const char *text, bool add_bos, int32_t **ids) {
     size_t len = strlen(text), bad;
     *ids = NULL;
-    if (!pl_utf8_valid(text, len, &bad)) return pl_fail("prompt is not valid UTF-8 (bad byte 0x%02x at offset %zu)",
-                                                         (unsigned char)text[bad], bad);
+    if (!pl_utf8_valid(text, len, &bad)) {  // a count is returned: -1 on failure, the code in pl_errcode()
+        pl_fail_code(PL_ERR_FORMAT, "prompt is not valid UTF-8 (bad byte 0x%02x at offset %zu)", (unsigned char)text[bad],
+                     bad);
+        return -1;
+    }
     int32_t *out = NULL;
     size_t n = 0, cap = 0;
     if (add_bos && t->add_bos && t->bos >= 0) pl_ids_push(&out, &n, &cap, t->bos);
