@@ -85,9 +85,9 @@ static json_t *parse_json(const result *r) {
 static const char *const commands[] = {
     "info", "tokenize", "generate", "run", "trace", "runs", "show", "export", "label", "probe train", "probe apply",
     "probe list", "probe show", "precot", "lens", "view", "plot", "tasks list", "tasks generate", "tasks check",
-    "train", "train eval", "bench forward", "bench store", "bench probe", "bench train", "demo",
+    "train", "train eval", "bench forward", "bench store", "bench probe", "bench train", "demo", "store check",
 };
-static const char *const groups[] = {"probe", "tasks", "bench"};
+static const char *const groups[] = {"probe", "tasks", "bench", "store"};
 
 static void test_help_version_unknown(void **state) {
     (void)state;
