@@ -59,8 +59,10 @@ int cmd_trace(int argc, char **argv) {
         "trace", opts, pos,
         .summary =
             "For each example: build the prompt, generate the chain of thought and answer (greedy unless --temperature;\n"
-            "stop at \"\\n\" unless --stop), label token segments (prompt / cot / answer), check the answer, and record\n"
-            "tokens (with logprobs and entropies), labels and the requested hooks into the store. Rerunning the same\n"
+            "stop at --stop, else at the dataset's stop strings, else the task's: \"\\n\" for the built-in tasks),\n"
+            "label token segments (prompt / cot / answer: the answer starts at the dataset's or the task's answer prefix,\n"
+            "\"A:\" for the built-in tasks), check the answer, and record tokens (with logprobs and entropies), labels\n"
+            "(the dataset's meta fields among them) and the requested hooks into the store. Rerunning the same\n"
             "command resumes: examples already complete with the same model and settings are skipped. Ctrl-C stops\n"
             "cleanly (exit 130)."};
     int prc = cli_parse(&spec, argc, argv);

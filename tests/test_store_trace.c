@@ -437,6 +437,60 @@ static void dataset_answer_prefix_and_stop_multiline_cot(void **state) {
     pl_dataset_free(&d);
 }
 
+// trace's sampling options are generate's: --stop (repeatable) overrides the stop rule, --top-k 1
+// and a tiny --top-p at temperature 1 choose the argmax as greedy decoding does, while plain
+// temperature-1 sampling does not.
+static void cli_stop_top_k_top_p(void **state) {
+    const char *bin = test_probelab_bin();
+    const char *model_path = test_shared_path("models/stories260K.gguf");
+    char path[600], db[600], cmd[4096], *out;
+    snprintf(path, sizeof path, "%s/once.jsonl", dir);
+    snprintf(db, sizeof db, "%s/once.db", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"id\":\"once\",\"prompt\":\"Once upon a time\",\"answer\":\"x\"}\n");
+    fclose(f);
+    static const char *const variants[] = {"", "--stop park. --stop 'THE END'", "--temperature 1 --top-k 1 --seed 5",
+                                           "--temperature 1 --top-p 0.000001 --seed 5", "--temperature 1 --seed 5"};
+    for (int v = 0; v < 5; v++) {
+        snprintf(cmd, sizeof cmd, "%s trace %s --dataset %s --store %s --max-new 40 --stop '<none>' --no-progress %s", bin,
+                 model_path, path, db, variants[v]);
+        if (v == 1)  // its own stop strings instead of the never-matching '<none>' the others share
+            snprintf(cmd, sizeof cmd, "%s trace %s --dataset %s --store %s --max-new 40 --no-progress %s", bin, model_path,
+                     path, db, variants[v]);
+        if (run_cmd(cmd, &out) != 0) fail_msg("%s: %s", cmd, out);
+        free(out);
+    }
+    pl_store *s;
+    assert_int_equal(pl_store_open(&s, db, PL_STORE_READ), 0);
+    pl_run_filter rf = pl_run_filter_complete();
+    pl_run_info *runs;
+    int n;
+    assert_int_equal(pl_store_list_runs(s, &rf, &runs, &n), 0);
+    assert_int_equal(n, 5);
+    pl_token_row *t[5];
+    int nt[5];
+    for (int r = 0; r < 5; r++) assert_int_equal(pl_store_get_tokens(s, runs[r].id, &t[r], &nt[r]), 0);
+    // run 2 ended at "park." (the first of the two stop strings to occur)
+    char text[4096] = "";
+    size_t len = 0;
+    for (int i = runs[1].n_prompt; i < nt[1]; i++) len += (size_t)snprintf(text + len, sizeof text - len, "%s", t[1][i].piece);
+    printf("--stop: [%s]\n", text);
+    assert_true(len > 5 && strcmp(text + len - 5, "park.") == 0);
+    char buf[64];
+    assert_int_equal(pl_store_get_label(s, runs[1].id, "stop", buf, sizeof buf), 1);
+    assert_string_equal(buf, "stop-string");
+    // runs 3 and 4 equal greedy (run 1); run 5 does not
+    for (int r = 2; r < 5; r++) {
+        bool same = nt[r] == nt[0];
+        for (int i = 0; same && i < nt[0]; i++) same = t[r][i].id == t[0][i].id;
+        printf("variant '%s': %s greedy\n", variants[r], same ? "equals" : "differs from");
+        assert_int_equal(same, r < 4);
+    }
+    for (int r = 0; r < 5; r++) free(t[r]);
+    free(runs);
+    pl_store_close(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(traced_values_match_recomputation),
@@ -444,6 +498,7 @@ int main(void) {
         cmocka_unit_test(record_star_means_every_recordable_hook),
         cmocka_unit_test(long_prompt_skipped_with_skip_bad),
         cmocka_unit_test(dataset_answer_prefix_and_stop_multiline_cot),
+        cmocka_unit_test(cli_stop_top_k_top_p),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
