@@ -2,7 +2,8 @@
 # One command for a fresh Debian 12 machine: install dependencies, build, and run every test in the
 # default build (RelWithDebInfo, portable); then the C tests again in the other builds a user may
 # choose: Release (-O3), Release with PL_NATIVE=ON (-march=native), and Debug under
-# AddressSanitizer + UBSan. PL_SKIP_RELEASE=1 / PL_SKIP_SANITIZE=1 skip those.
+# AddressSanitizer + UBSan; then every fuzz harness for PL_FUZZ_SECONDS (default 30) each, built
+# with clang (scripts/fuzz.sh). PL_SKIP_RELEASE=1 / PL_SKIP_SANITIZE=1 / PL_SKIP_FUZZ=1 skip those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
@@ -24,4 +25,8 @@ if [[ "${PL_SKIP_RELEASE:-0}" != 1 ]]; then
 fi
 if [[ "${PL_SKIP_SANITIZE:-0}" != 1 ]]; then
   ASAN_OPTIONS=detect_leaks=1 c_tests_in build-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON
+fi
+if [[ "${PL_SKIP_FUZZ:-0}" != 1 ]]; then
+  echo "== fuzz harnesses, ${PL_FUZZ_SECONDS:-30} s each (scripts/fuzz.sh)"
+  scripts/fuzz.sh --seconds "${PL_FUZZ_SECONDS:-30}"
 fi

@@ -44,7 +44,8 @@ typedef struct {
     size_t data_offset;   // start of the tensor data section
 } pl_gguf;
 
-// Parse the file at data[size]. Returns 0, or -1 with pl_errmsg naming path. Free with pl_gguf_free.
+// Parse the file at data[size]. Returns 0, or -1 with pl_errmsg naming path. Free with pl_gguf_free,
+// also after a failure.
 int pl_gguf_parse(pl_gguf *g, const char *path, const void *data, size_t size);
 void pl_gguf_free(pl_gguf *g);
 const pl_gguf_kv *pl_gguf_find(const pl_gguf *g, const char *key);
