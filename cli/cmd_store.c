@@ -367,7 +367,7 @@ int cmd_show(int argc, char **argv) {
         for (int i = 0; i < n; i++)
             json_array_append_new(tokens, json_pack("{s:i, s:s, s:i, s:o, s:o, s:o}", "pos", i, "segment",
                                                     pl_segment_name(t[i].segment), "id", t[i].id, "piece",
-                                                    cli_json_text(t[i].piece, strlen(t[i].piece)), "logprob",
+                                                    cli_json_text(t[i].display, strlen(t[i].display)), "logprob",
                                                     cli_json_float(t[i].logprob), "entropy", cli_json_float(t[i].entropy)));
         status = cli_print_json(json_pack("{s:o, s:o, s:o}", "run", run_json(&r), "labels", labels, "tokens", tokens));
     } else {
@@ -377,8 +377,8 @@ int cmd_show(int argc, char **argv) {
         printf("%5s  %-7s %6s  %-16s %9s %8s\n", "pos", "segment", "id", "piece", "logprob", "entropy");
         for (int i = 0; i < n; i++) {
             printf("%5d  %-7s %6d  ", i, pl_segment_name(t[i].segment), t[i].id);
-            print_piece(t[i].piece);
-            int w = (int)strlen(t[i].piece) + 2;
+            print_piece(t[i].display);
+            int w = (int)strlen(t[i].display) + 2;
             printf("%*s", w < 16 ? 16 - w : 0, "");
             if (isnan(t[i].logprob)) printf(" %9s %8s\n", "-", "-");
             else printf(" %9.4f %8.4f\n", t[i].logprob, t[i].entropy);

@@ -20,6 +20,7 @@
 #include "runtime/hooks.h"
 #include "runtime/store/recorder.h"
 #include "runtime/store/store.h"
+#include "runtime/tokenizer/tokenizer.h"
 #include "tests/support/test_support.h"
 
 enum { L = 3, D = 16, H = 2, N_PROMPT = 5, N_COT = 4, N_ANS = 3, T = N_PROMPT + N_COT + N_ANS, N_RUNS = 4 };
@@ -323,6 +324,78 @@ static void migration_from_v1_and_newer_refused(void **state) {
     printf("newer: %s\n", pl_errmsg());
     assert_non_null(strstr(pl_errmsg(), path));
     assert_int_equal(pl_store_open(&s, path, PL_STORE_READ), PL_ERR_FORMAT);
+}
+
+// A schema 2 store held byte-level pieces, generated text and answer labels as TEXT that is not
+// valid UTF-8. Read as is, the API gives the raw bytes and a display string; migrated (schema 3)
+// the raw bytes move to piece_bytes / text_bytes BLOBs and the TEXT columns hold valid UTF-8.
+static void migration_v2_text_to_bytes(void **state) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/v2.db", test_tmpdir());
+    exec_sql(path, store_migration_sql(1));
+    exec_sql(path, store_migration_sql(2));
+    exec_sql(path, "PRAGMA application_id=1886151010; PRAGMA user_version=2;"
+                   "INSERT INTO models(name, file, sha256, config) VALUES('m', 'm.gguf', 'abc', '{}');"
+                   "INSERT INTO runs(model_id, params, status, started, n_prompt, n_tokens, text)"
+                   "  VALUES(1, '{}', 'complete', 0, 2, 3, CAST(X'e697a5c3' AS TEXT));"
+                   "INSERT INTO tokens(run_id, pos, token_id, piece, segment) VALUES(1, 0, 5, 'A', 'prompt'),"
+                   "  (1, 1, 6, CAST(X'e697' AS TEXT), 'prompt'), (1, 2, 7, CAST(X'a5c3a9ff' AS TEXT), 'cot');"
+                   "INSERT INTO labels(run_id, key, value) VALUES(1, 'answer', CAST(X'c3' AS TEXT)), (1, 'correct', 1);");
+    for (int pass = 0; pass < 2; pass++) {  // 0: read as schema 2; 1: after the migration
+        pl_store *s;
+        if (pass == 1) {
+            assert_int_equal(pl_store_open(&s, path, PL_STORE_WRITE), 0);
+            pl_store_close(s);
+        }
+        assert_int_equal(pl_store_open(&s, path, PL_STORE_READ), 0);
+        assert_int_equal(pl_store_schema_version(s), pass ? 3 : 2);
+        pl_token_row *t;
+        int n;
+        assert_int_equal(pl_store_get_tokens(s, 1, &t, &n), 0);
+        assert_int_equal(n, 3);
+        assert_string_equal(t[1].piece, "\xe6\x97");
+        assert_string_equal(t[1].display, "\\xe6\\x97");
+        assert_string_equal(t[2].piece, "\xa5\xc3\xa9\xff");
+        assert_string_equal(t[2].display, "\\xa5\xc3\xa9\\xff");  // the whole é stays a character
+        assert_string_equal(t[0].display, "A");
+        free(t);
+        pl_store_close(s);
+    }
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT typeof(piece), piece, hex(piece_bytes) FROM tokens WHERE pos=2"
+                                        " UNION ALL SELECT typeof(text), text, hex(text_bytes) FROM runs"
+                                        " UNION ALL SELECT typeof(value), value, '' FROM labels WHERE key='answer'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    const char *want[3][3] = {{"text", "\\xa5\xc3\xa9\\xff", "A5C3A9FF"},
+                              {"text", "\xe6\x97\xa5\\xc3", "E697A5C3"},
+                              {"text", "\\xc3", ""}};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        for (int c = 0; c < 3; c++) assert_string_equal((const char *)sqlite3_column_text(st, c), want[i][c]);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+// pl_utf8_display: whole characters kept, other bytes as \xNN, never cut inside either.
+static void utf8_display_strings(void **state) {
+    char out[32];
+    assert_int_equal(pl_utf8_display(out, sizeof out, "caf\xc3\xa9", 5), 5);
+    assert_string_equal(out, "caf\xc3\xa9");
+    pl_utf8_display(out, sizeof out, "\xc3", 1);
+    assert_string_equal(out, "\\xc3");
+    pl_utf8_display(out, sizeof out, "a\xe6\x97", 3);  // a character cut at the end
+    assert_string_equal(out, "a\\xe6\\x97");
+    pl_utf8_display(out, sizeof out, "\xc0\xaf\xed\xa0\x80", 5);  // overlong, surrogate
+    assert_string_equal(out, "\\xc0\\xaf\\xed\\xa0\\x80");
+    pl_utf8_display(out, 6, "ab\xff\xff", 4);  // room for "ab" and one escape only
+    assert_string_equal(out, "ab");
+    pl_utf8_display(out, 3, "a\xe6\x97\xa5", 4);  // "a" + a 3-byte character does not fit in 2
+    assert_string_equal(out, "a");
 }
 
 // ---- the browsing API (what the viewer asks), against a brute-force reference ----------------
@@ -762,6 +835,8 @@ int main(void) {
         cmocka_unit_test(design_matrix_rules),
         cmocka_unit_test(analyses_roundtrip),
         cmocka_unit_test(migration_from_v1_and_newer_refused),
+        cmocka_unit_test(migration_v2_text_to_bytes),
+        cmocka_unit_test(utf8_display_strings),
         cmocka_unit_test(browsing_api),
         cmocka_unit_test(large_runs_through_the_writeback_window),
         cmocka_unit_test(bad_inputs_have_clear_messages),

@@ -104,7 +104,7 @@ int pl_figures_tokens(pl_figure **out, pl_vstore *v, int64_t run, const char *sc
         if (vmax < 0) vmax = 0;
         if (vmax - vmin < 1e-6) vmax = vmin + 1;
     }
-    for (int i = 0; i < n_tok; i++) pieces[i] = tok[i].piece, segments[i] = tok[i].segment;
+    for (int i = 0; i < n_tok; i++) pieces[i] = tok[i].display, segments[i] = tok[i].segment;
     fig = pl_figure_new(1, 1);
     if (!fig) goto done;
     pl_figure_set_theme(fig, theme);
@@ -179,11 +179,11 @@ static const char **token_labels(pl_vstore *v, int64_t run, int n, pl_token_row 
     }
     // Control characters have no glyph: show newlines as "↵" like the token strip does.
     for (int i = 0; i < n; i++) {
-        char *p = tok[i].piece;
-        if (strcmp(p, "\n") == 0) snprintf(p, sizeof tok[i].piece, "\xe2\x86\xb5");
+        char *p = tok[i].display;
+        if (strcmp(p, "\n") == 0) snprintf(p, sizeof tok[i].display, "\xe2\x86\xb5");
         for (; *p; p++)
             if ((unsigned char)*p < 0x20) *p = ' ';
-        labels[i] = tok[i].piece;
+        labels[i] = tok[i].display;
     }
     *tok_out = tok;
     return labels;

@@ -64,8 +64,8 @@ static void describe_token(viewer *vw, int i, char *out, size_t size) {
     }
     ensure_scores(vw);
     const pl_token_row *t = &vw->tokens[i];
-    char piece[64];
-    int o = snprintf(out, size, "position %d  ‘%s’  %s  ·  logprob %.3f  ·  entropy %.3f", i, piece_display(t->piece, piece, sizeof piece),
+    char piece[PL_TOKEN_DISPLAY_SIZE];
+    int o = snprintf(out, size, "position %d  ‘%s’  %s  ·  logprob %.3f  ·  entropy %.3f", i, piece_display(t->display, piece, sizeof piece),
                      segment_title(t->segment), t->logprob, t->entropy);
     if (vw->score_values && strcmp(vw->score, "logprob") != 0 && strcmp(vw->score, "entropy") != 0 && o < (int)size)
         o += snprintf(out + o, size - (size_t)o, "  ·  %s %.3f", vw->score, vw->score_values[i]);
@@ -211,9 +211,9 @@ static int build_heat(viewer *vw) {
     vw->heat_step = vw->att_n > 0 ? (vw->att_n + m - 1) / m : 1;
     // Labels: the token pieces when they can be read, else the first position of each cell.
     char **labels = g_new0(char *, (size_t)m + 1);
-    char buf[64];
+    char buf[PL_TOKEN_DISPLAY_SIZE];
     for (int i = 0; i < m; i++)
-        labels[i] = m <= 64 && i < vw->n_tokens ? g_strdup(piece_display(vw->tokens[i].piece, buf, sizeof buf))
+        labels[i] = m <= 64 && i < vw->n_tokens ? g_strdup(piece_display(vw->tokens[i].display, buf, sizeof buf))
                                                  : g_strdup_printf("%d", i * vw->heat_step);
     pl_figure *fig = pl_figure_new(1, 1);
     int rc = -1;
@@ -270,11 +270,11 @@ static void heat_motion(GtkEventControllerMotion *c, double x, double y, gpointe
     if (!vw->heat_fig || !vw->att || pl_axes_heatmap_cell_at(pl_figure_axes(vw->heat_fig, 0, 0), x, y, &row, &col) != 0) return;
     int q = (int)(row * vw->heat_step), k = (int)(col * vw->heat_step);
     if (q >= vw->att_n || k >= vw->att_n) return;
-    char qb[64], kb[64], buf[320];
+    char qb[PL_TOKEN_DISPLAY_SIZE], kb[sizeof qb], buf[400];
     float a = vw->att[(size_t)q * (size_t)vw->att_n + (size_t)k];
     snprintf(buf, sizeof buf, "query %d ‘%s’ → key %d ‘%s’: attention %s", q,
-             q < vw->n_tokens ? piece_display(vw->tokens[q].piece, qb, sizeof qb) : "", k,
-             k < vw->n_tokens ? piece_display(vw->tokens[k].piece, kb, sizeof kb) : "", isfinite(a) ? "" : "masked");
+             q < vw->n_tokens ? piece_display(vw->tokens[q].display, qb, sizeof qb) : "", k,
+             k < vw->n_tokens ? piece_display(vw->tokens[k].display, kb, sizeof kb) : "", isfinite(a) ? "" : "masked");
     if (isfinite(a)) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%.4f%s", a, vw->heat_step > 1 ? " (cell pooled)" : "");
     gtk_label_set_text(GTK_LABEL(vw->att_info), buf);
 }
@@ -378,7 +378,7 @@ static void att_tokens_draw(GtkDrawingArea *area, cairo_t *cr, int w, int h, gpo
         float peak = 0;
         for (int64_t i = 0; i < n; i++) {
             int64_t k = lo + i;
-            pieces[i] = vw->tokens[k].piece;
+            pieces[i] = vw->tokens[k].display;
             segments[i] = vw->tokens[k].segment;
             scores[i] = k <= vw->query && k < vw->att_n ? row[k] : NAN;
             if (isfinite(scores[i])) peak = fmaxf(peak, scores[i]);
@@ -478,7 +478,7 @@ static void attention_update(viewer *vw) {
     gtk_spin_button_set_value(GTK_SPIN_BUTTON(vw->head_spin), vw->head);
     g_signal_handlers_unblock_by_func(vw->layer_spin, on_layer_head_spin, vw);
     g_signal_handlers_unblock_by_func(vw->head_spin, on_layer_head_spin, vw);
-    char buf[320], piece[64];
+    char buf[400], piece[PL_TOKEN_DISPLAY_SIZE];
     if (vw->n_layers == 0) snprintf(buf, sizeof buf, "This run has no attention patterns (record blocks.*.attn.hook_pattern).");
     else if (!vw->att) snprintf(buf, sizeof buf, "Loading attention…");
     else if (vw->query >= 0 && vw->query < vw->att_n) {
@@ -486,10 +486,10 @@ static void attention_update(viewer *vw) {
         int best = 0;
         for (int k = 0; k <= vw->query; k++)
             if (isfinite(row[k]) && row[k] > row[best]) best = k;
-        char qp[64];
+        char qp[sizeof piece];
         snprintf(buf, sizeof buf, "query %d ‘%s’ attends most to key %d ‘%s’ (%.3f) in layer %d head %d", vw->query,
-                 vw->query < vw->n_tokens ? piece_display(vw->tokens[vw->query].piece, qp, sizeof qp) : "", best,
-                 best < vw->n_tokens ? piece_display(vw->tokens[best].piece, piece, sizeof piece) : "", row[best], vw->layer, vw->head);
+                 vw->query < vw->n_tokens ? piece_display(vw->tokens[vw->query].display, qp, sizeof qp) : "", best,
+                 best < vw->n_tokens ? piece_display(vw->tokens[best].display, piece, sizeof piece) : "", row[best], vw->layer, vw->head);
     } else snprintf(buf, sizeof buf, "Click a token or a heatmap row to select a query.");
     gtk_label_set_text(GTK_LABEL(vw->att_info), buf);
 }

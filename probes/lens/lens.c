@@ -186,7 +186,7 @@ static json_t *token_label(const char *piece) {
 static char *lens_params(int64_t run_id, int k, const char *gold, int32_t target, int p_prompt, int p_answer,
                          const pl_token_row *tok, int nt, int R) {
     json_t *cols = json_array(), *row_labels = json_array();
-    for (int i = 0; i < nt; i++) json_array_append_new(cols, token_label(tok[i].piece));
+    for (int i = 0; i < nt; i++) json_array_append_new(cols, token_label(tok[i].display));
     for (int r = 0; r < R; r++) {
         char name[16];
         if (r == 0) snprintf(name, sizeof name, "embed");

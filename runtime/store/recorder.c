@@ -250,11 +250,11 @@ static int insert_run(pl_recorder *r, msg *m) {
     sqlite3_stmt *tok = NULL, *lab = NULL, *ten = NULL, *att = NULL, *upd = NULL;
     const char *dtype = pl_dtype_name(r->opts.dtype);
     if (sqlite3_prepare_v2(r->db,
-                           "INSERT INTO tokens(run_id, pos, token_id, piece, segment, logprob, entropy)"
-                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                           "INSERT INTO tokens(run_id, pos, token_id, piece_bytes, piece, segment, logprob, entropy)"
+                           " VALUES(?1, ?2, ?3, ?4, pl_display(?4), ?5, ?6, ?7)",
                            -1, &tok, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(r->db, "INSERT OR REPLACE INTO labels(run_id, key, value) VALUES(?1, ?2, ?3)", -1, &lab, NULL) !=
-            SQLITE_OK ||
+        sqlite3_prepare_v2(r->db, "INSERT OR REPLACE INTO labels(run_id, key, value) VALUES(?1, ?2, " STORE_LABEL_VALUE_SQL(3) ")",
+                           -1, &lab, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(r->db,
                            "INSERT INTO tensors(run_id, hook, layer, pos0, n_pos, row_size, dtype, file_id, offset, nbytes)"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -264,7 +264,8 @@ static int insert_run(pl_recorder *r, msg *m) {
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                            -1, &att, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(r->db,
-                           "UPDATE runs SET status='complete', finished=?2, n_tokens=?3, text=?4 WHERE id=?1", -1, &upd,
+                           "UPDATE runs SET status='complete', finished=?2, n_tokens=?3, text_bytes=?4, text=pl_display(?4)"
+                           " WHERE id=?1", -1, &upd,
                            NULL) != SQLITE_OK)
         goto fail;
     for (int i = 0; i < m->n_tokens; i++) {
@@ -273,7 +274,7 @@ static int insert_run(pl_recorder *r, msg *m) {
         sqlite3_bind_int64(tok, 1, run->db_id);
         sqlite3_bind_int(tok, 2, i);
         sqlite3_bind_int(tok, 3, t->id);
-        sqlite3_bind_text(tok, 4, t->piece, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(tok, 4, t->piece, (int)strlen(t->piece), SQLITE_STATIC);  // raw bytes; the display form beside
         sqlite3_bind_text(tok, 5, pl_segment_name(t->segment), -1, SQLITE_STATIC);
         if (isfinite(t->logprob)) sqlite3_bind_double(tok, 6, t->logprob);
         else sqlite3_bind_null(tok, 6);
@@ -286,7 +287,7 @@ static int insert_run(pl_recorder *r, msg *m) {
         sqlite3_reset(lab);
         sqlite3_bind_int64(lab, 1, run->db_id);
         sqlite3_bind_text(lab, 2, l->key, -1, SQLITE_STATIC);
-        if (l->is_text) sqlite3_bind_text(lab, 3, l->text, -1, SQLITE_STATIC);
+        if (l->is_text) sqlite3_bind_blob(lab, 3, l->text, (int)strlen(l->text), SQLITE_STATIC);  // stored as display text
         else if (l->num == floor(l->num) && fabs(l->num) < 9e15) sqlite3_bind_int64(lab, 3, (sqlite3_int64)l->num);
         else sqlite3_bind_double(lab, 3, l->num);
         if (sqlite3_step(lab) != SQLITE_DONE) goto fail;
@@ -321,7 +322,7 @@ static int insert_run(pl_recorder *r, msg *m) {
     sqlite3_bind_int64(upd, 1, run->db_id);
     sqlite3_bind_double(upd, 2, store_unix_now());
     sqlite3_bind_int(upd, 3, m->n_tokens);
-    sqlite3_bind_text(upd, 4, m->text, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(upd, 4, m->text, (int)strlen(m->text), SQLITE_STATIC);
     if (sqlite3_step(upd) != SQLITE_DONE) goto fail;
     sqlite3_finalize(tok);
     sqlite3_finalize(lab);

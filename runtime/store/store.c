@@ -18,6 +18,7 @@
 #include "kernels/kernels.h"
 #include "runtime/base/error.h"
 #include "runtime/model/model.h"
+#include "runtime/tokenizer/tokenizer.h"
 #include "runtime/store/store_internal.h"
 
 #ifdef PL_SIMD_X86
@@ -72,6 +73,13 @@ static const char *const migrations[PL_STORE_SCHEMA_VERSION] = {
     "CREATE TABLE analysis_matrices(analysis_id INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,"
     "  name TEXT NOT NULL, n_rows INTEGER NOT NULL, n_cols INTEGER NOT NULL, data BLOB NOT NULL,"
     "  PRIMARY KEY(analysis_id, name));",
+    // v3: generated text as raw bytes (BLOB) plus a valid UTF-8 display form (TEXT): a byte-level
+    // token is often part of a character, and TEXT holding invalid UTF-8 broke readers
+    "ALTER TABLE tokens ADD COLUMN piece_bytes BLOB;"
+    "ALTER TABLE runs ADD COLUMN text_bytes BLOB;"
+    "UPDATE tokens SET piece_bytes=CAST(piece AS BLOB), piece=pl_display(CAST(piece AS BLOB)) WHERE piece IS NOT NULL;"
+    "UPDATE runs SET text_bytes=CAST(text AS BLOB), text=pl_display(CAST(text AS BLOB)) WHERE text IS NOT NULL;"
+    "UPDATE labels SET value=pl_display(CAST(value AS BLOB)) WHERE typeof(value)='text';",
 };
 
 const char *store_migration_sql(int v) {
@@ -245,8 +253,23 @@ static int pragma_int(sqlite3 *db, const char *sql, int *out) {
 
 // ---- open / close --------------------------------------------------------------------------
 
+// pl_display(x): the display form of x's bytes (pl_utf8_display), NULL for NULL.
+static void sql_display(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return sqlite3_result_null(ctx);
+    const char *bytes = sqlite3_value_blob(argv[0]);
+    size_t n = (size_t)sqlite3_value_bytes(argv[0]);
+    char *out = sqlite3_malloc64(4 * (sqlite3_uint64)n + 1);
+    if (!out) return sqlite3_result_error_nomem(ctx);
+    size_t len = pl_utf8_display(out, 4 * n + 1, bytes ? bytes : "", n);
+    sqlite3_result_text(ctx, out, (int)len, sqlite3_free);
+}
+
 static int configure_connection(sqlite3 *db, bool writable) {
     sqlite3_busy_timeout(db, 10000);
+    if (sqlite3_create_function(db, "pl_display", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_display, NULL, NULL) !=
+        SQLITE_OK)
+        return -1;
     if (writable && sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK)
         return -1;
     return sqlite3_exec(db, "PRAGMA foreign_keys=ON;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
@@ -983,8 +1006,12 @@ int pl_store_get_tokens(pl_store *s, int64_t run_id, pl_token_row **tokens, int 
     pl_run_info info;
     if (pl_store_get_run(s, run_id, &info) != 0) return -1;
     sqlite3_stmt *st;
+    // The raw bytes: piece_bytes since schema 3; an older store's TEXT piece holds them.
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT pos, token_id, piece, segment, logprob, entropy FROM tokens WHERE run_id=?1 ORDER BY pos",
+                           s->version >= 3
+                               ? "SELECT pos, token_id, piece_bytes, segment, logprob, entropy FROM tokens WHERE run_id=?1 ORDER BY pos"
+                               : "SELECT pos, token_id, CAST(piece AS BLOB), segment, logprob, entropy FROM tokens WHERE run_id=?1"
+                                 " ORDER BY pos",
                            -1, &st, NULL) != SQLITE_OK)
         return store_sql_fail(s, s->db, "tokens");
     sqlite3_bind_int64(st, 1, run_id);
@@ -1011,8 +1038,12 @@ int pl_store_get_tokens(pl_store *s, int64_t run_id, pl_token_row **tokens, int 
         }
         pl_token_row *t = &(*tokens)[(*n)++];
         t->id = (int32_t)id;
-        const char *piece = (const char *)sqlite3_column_text(st, 2);
-        snprintf(t->piece, sizeof t->piece, "%s", piece ? piece : "");
+        const char *piece = sqlite3_column_blob(st, 2);
+        size_t len = (size_t)sqlite3_column_bytes(st, 2);
+        if (len > sizeof t->piece - 1) len = sizeof t->piece - 1;
+        if (piece) memcpy(t->piece, piece, len);
+        t->piece[piece ? len : 0] = '\0';
+        pl_utf8_display(t->display, sizeof t->display, t->piece, strlen(t->piece));
         t->segment = segment_parse((const char *)sqlite3_column_text(st, 3));
         t->logprob = sqlite3_column_type(st, 4) == SQLITE_NULL ? NAN : (float)sqlite3_column_double(st, 4);
         t->entropy = sqlite3_column_type(st, 5) == SQLITE_NULL ? NAN : (float)sqlite3_column_double(st, 5);
@@ -1032,12 +1063,12 @@ int pl_store_get_tokens(pl_store *s, int64_t run_id, pl_token_row **tokens, int 
 
 int pl_store_put_label(pl_store *s, int64_t run_id, const char *key, const char *text, double num, bool is_text) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO labels(run_id, key, value) VALUES(?1, ?2, ?3)", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO labels(run_id, key, value) VALUES(?1, ?2, " STORE_LABEL_VALUE_SQL(3) ")",
+                           -1, &st, NULL) != SQLITE_OK)
         return store_sql_fail(s, s->db, "put label");
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
-    if (is_text) sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
+    if (is_text) sqlite3_bind_blob(st, 3, text ? text : "", text ? (int)strlen(text) : 0, SQLITE_TRANSIENT);
     else if (num == floor(num) && fabs(num) < 9e15) sqlite3_bind_int64(st, 3, (sqlite3_int64)num);
     else sqlite3_bind_double(st, 3, num);
     int rc = sqlite3_step(st);

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PL_STORE_SCHEMA_VERSION 2
+#define PL_STORE_SCHEMA_VERSION 3
 
 typedef struct pl_store pl_store;
 
@@ -165,9 +165,13 @@ int pl_store_list_tasks(pl_store *s, char ***tasks, int64_t **counts, int *n);
 // refresh a view cheaply (SQLite's PRAGMA data_version; it does not read any table).
 int pl_store_data_version(pl_store *s, int64_t *out);
 
+#define PL_TOKEN_DISPLAY_SIZE 96
 typedef struct {
     int32_t id;
-    char piece[48];       // the token's bytes (truncated to 47), NUL-terminated
+    char piece[48];       // the token's raw bytes (truncated to 47), NUL-terminated: often not valid UTF-8
+                          // alone (a byte-level BPE token may hold part of a character)
+    char display[PL_TOKEN_DISPLAY_SIZE];  // valid UTF-8 to draw or print: piece with every byte that is not part of a
+                          // whole character written as \xNN (pl_utf8_display); filled by readers
     pl_segment segment;
     float logprob;        // log p(token | previous tokens); NAN for the first token
     float entropy;        // entropy (nats) of the distribution it was drawn from; NAN for the first
@@ -175,8 +179,9 @@ typedef struct {
 // Tokens of a run in position order. *tokens is malloc'd (caller frees).
 int pl_store_get_tokens(pl_store *s, int64_t run_id, pl_token_row **tokens, int *n);
 
-// Labels: key -> value (text or number). get returns 1 if found, 0 if absent, -1 on error;
-// the text form of the value is copied into buf.
+// Labels: key -> value (text or number). A text value is stored in its display form (valid
+// UTF-8, pl_utf8_display: generated answers may hold partial characters). get returns 1 if found,
+// 0 if absent, -1 on error; the text form of the value is copied into buf.
 int pl_store_put_label(pl_store *s, int64_t run_id, const char *key, const char *text, double num, bool is_text);
 int pl_store_get_label(pl_store *s, int64_t run_id, const char *key, char *buf, size_t buf_size);
 // All labels of a run, sorted by key, as text: keys[i] = values[i] (pl_strings_free both).

@@ -23,6 +23,11 @@ struct pl_store {
     sqlite3_stmt *lookup_rows;  // cached: chunk holding (run, hook, pos)
 };
 
+// Generated text is stored twice (schema 3): the raw bytes as a BLOB and a valid UTF-8 display form
+// (pl_utf8_display) as TEXT. pl_display(x) is that conversion as an SQL function, registered on
+// every connection; a text label bound as a blob is stored in its display form.
+#define STORE_LABEL_VALUE_SQL(n) "CASE WHEN typeof(?" #n ")='blob' THEN pl_display(?" #n ") ELSE ?" #n " END"
+
 // Record an error on the handle and in pl_errmsg() (code PL_ERROR); returns -1.
 int store_fail(pl_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // The same with a status code (pl_errcode()), which it returns.

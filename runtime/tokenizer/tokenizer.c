@@ -1,6 +1,7 @@
 // Parts shared by both tokenizer kinds: the vocabulary table, encode dispatch, decoding, UTF-8.
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,29 +64,55 @@ size_t pl_utf8_char_len(unsigned char lead) {
     return 1;  // a stray continuation byte stands alone
 }
 
+// Bytes of the valid UTF-8 character at s[0..len) (shortest form, no surrogates), or 0 if invalid.
+static size_t utf8_char_at(const unsigned char *s, size_t len) {
+    unsigned c = s[0];
+    int extra;
+    uint32_t cp, min;
+    if (c < 0x80) return 1;
+    else if ((c & 0xe0) == 0xc0) { extra = 1; cp = c & 0x1f; min = 0x80; }
+    else if ((c & 0xf0) == 0xe0) { extra = 2; cp = c & 0x0f; min = 0x800; }
+    else if ((c & 0xf8) == 0xf0) { extra = 3; cp = c & 0x07; min = 0x10000; }
+    else return 0;
+    for (int k = 1; k <= extra; k++) {
+        if ((size_t)k >= len || (s[k] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return (size_t)extra + 1;
+}
+
 bool pl_utf8_valid(const char *text, size_t len, size_t *bad_offset) {
     const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        int extra;
-        uint32_t cp, min;
-        if (c < 0x80) { i++; continue; }
-        else if ((c & 0xe0) == 0xc0) { extra = 1; cp = c & 0x1f; min = 0x80; }
-        else if ((c & 0xf0) == 0xe0) { extra = 2; cp = c & 0x0f; min = 0x800; }
-        else if ((c & 0xf8) == 0xf0) { extra = 3; cp = c & 0x07; min = 0x10000; }
-        else goto bad;
-        for (int k = 1; k <= extra; k++) {
-            if (i + (size_t)k >= len || (s[i + k] & 0xc0) != 0x80) goto bad;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_char_at(s + i, len - i);
+        if (n == 0) {
+            if (bad_offset) *bad_offset = i;
+            return false;
         }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) goto bad;
-        i += (size_t)extra + 1;
+        i += n;
     }
     return true;
-bad:
-    if (bad_offset) *bad_offset = i;
-    return false;
+}
+
+size_t pl_utf8_display(char *out, size_t out_size, const char *bytes, size_t len) {
+    if (out_size == 0) return 0;
+    const unsigned char *s = (const unsigned char *)bytes;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_char_at(s + i, len - i);
+        if (n > 0) {
+            if (o + n >= out_size) break;  // whole characters only
+            memcpy(out + o, s + i, n);
+            o += n, i += n;
+        } else {
+            if (o + 4 >= out_size) break;
+            snprintf(out + o, 5, "\\x%02x", s[i]);
+            o += 4, i++;
+        }
+    }
+    out[o] = '\0';
+    return o;
 }
 
 int pl_tokenizer_encode(const pl_tokenizer *t, const char *text, bool add_bos, int32_t **ids) {

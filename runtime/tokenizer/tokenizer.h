@@ -45,5 +45,10 @@ pl_tokenizer *pl_tokenizer_load_hf_json(const char *path);
 
 // True if text is valid UTF-8; otherwise *bad_offset gets the first bad byte's offset.
 bool pl_utf8_valid(const char *text, size_t len, size_t *bad_offset);
+// A valid UTF-8 string to show bytes that may not be (a byte-level token is often part of a
+// character): whole characters as they are, every other byte as the four characters \xNN. Writes at
+// most out_size - 1 bytes plus a NUL into out, never cutting a character or an escape; returns the
+// length written. Needs up to 4 * len + 1 bytes for the whole text.
+size_t pl_utf8_display(char *out, size_t out_size, const char *bytes, size_t len);
 
 #endif
