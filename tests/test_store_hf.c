@@ -30,12 +30,14 @@ static char dir[512];
 // Run `probelab ARGS` in directory cwd; returns the status, output (stdout + stderr) in *out.
 static int run_in(const char *cwd, char **out, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int run_in(const char *cwd, char **out, const char *fmt, ...) {
-    char args[3000], cmd[4000];
+    char args[3000], cmd[4600];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", cwd, test_probelab_bin(), args);
+    // fontconfig (cairo's text) keeps its configuration until exit: not a leak of ours (ASan builds).
+    snprintf(cmd, sizeof cmd, "cd '%s' && LSAN_OPTIONS=suppressions='%s/lsan.supp' '%s' %s 2>&1", cwd, dir, test_probelab_bin(),
+             args);
     *out = NULL;
     int status = test_run(cmd, out);
     if (!*out) *out = strdup("");
@@ -47,6 +49,9 @@ static int setup(void **state) {
     (void)state;
     snprintf(dir, sizeof dir, "%s", test_tmpdir());
     char path[1400];
+    snprintf(path, sizeof path, "%s/lsan.supp", dir);
+    FILE *supp = fopen(path, "w");
+    if (!supp || fputs("leak:libfontconfig.so\n", supp) < 0 || fclose(supp) != 0) return -1;
     snprintf(path, sizeof path, "mkdir -p '%s/a' '%s/b'", dir, dir);
     if (test_run(path, NULL) != 0) return -1;
     snprintf(path, sizeof path, "%s/a/hf-llama", dir);
