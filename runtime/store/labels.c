@@ -136,7 +136,7 @@ static int put_value(importer *im, const int64_t *runs, int n_runs, const char *
         sqlite3_reset(st);
         sqlite3_bind_int64(st, 1, runs[r]);
         sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
-        if (v->kind == V_TEXT) sqlite3_bind_text(st, 3, v->text, -1, SQLITE_TRANSIENT);
+        if (v->kind == V_TEXT) sqlite3_bind_blob(st, 3, v->text, (int)strlen(v->text), SQLITE_TRANSIENT);  // display form
         else if (v->num == floor(v->num) && fabs(v->num) < 9e15) sqlite3_bind_int64(st, 3, (sqlite3_int64)v->num);
         else sqlite3_bind_double(st, 3, v->num);
         if (sqlite3_step(st) != SQLITE_DONE) return store_sql_fail(im->s, im->s->db, "put label");
@@ -386,7 +386,7 @@ int pl_store_import_labels(pl_store *s, const char *path, int *n_rows, int *n_la
     if (sqlite3_prepare_v2(s->db, "SELECT id FROM runs WHERE id=?1", -1, &im.run_exists, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "SELECT r.id FROM runs r JOIN examples e ON e.id=r.example_id WHERE e.ext_id=?1 ORDER BY r.id",
                            -1, &im.example_runs, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO labels(run_id, key, value) VALUES(?1, ?2, ?3)", -1, &im.put,
+        sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO labels(run_id, key, value) VALUES(?1, ?2, " STORE_LABEL_VALUE_SQL(3) ")", -1, &im.put,
                            NULL) != SQLITE_OK) {
         store_sql_fail(s, s->db, "label import");
         goto done;
