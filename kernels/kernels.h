@@ -87,7 +87,8 @@ void pl_dequant_q4_0(float *out, const void *blocks, size_t n_weights);
 #endif
 typedef enum { PL_SIMD_PORTABLE, PL_SIMD_AVX2, PL_SIMD_AVX512 } pl_simd_level;
 // The level in effect: the best this CPU has (AVX2 = avx2 + fma + f16c, AVX512 = avx512f + avx512dq),
-// or a lower one named by the environment variable PL_SIMD (portable, avx2, avx512f). Thread-safe.
+// or a lower one named by the environment variable PL_SIMD (portable, avx2, avx512f; another
+// value is ignored and pl_simd_path() says so). Thread-safe.
 pl_simd_level pl_simd_level_get(void);
 // Uses `want` from now on, capped at what the CPU has (tests run every path); returns the level set.
 pl_simd_level pl_simd_level_set(pl_simd_level want);

@@ -14,6 +14,7 @@
 
 #include "cli/cli_opts.h"
 #include "kernels/kernels.h"
+#include "tests/support/test_support.h"
 #include "runtime/base/error.h"
 
 // The variables of the test command, reset before each parse.
@@ -266,6 +267,19 @@ static void test_version_names_simd_path(void **state) {
     printf("--version: %s", buf);
     assert_non_null(strstr(buf, "build)"));
     assert_non_null(strstr(buf, pl_simd_path()));
+    // PL_SIMD lowers the path; a value that names no level the CPU has is ignored, visibly.
+    const char *envs[] = {"PL_SIMD=portable", "PL_SIMD=avx512", "PL_SIMD="};
+    const char *want[] = {"portable", "(PL_SIMD=avx512 ignored: this CPU offers portable", NULL};
+    for (int i = 0; i < 3; i++) {
+        char cmd[1200], *out = NULL;
+        snprintf(cmd, sizeof cmd, "env %s %s --version", envs[i], test_probelab_bin());
+        assert_int_equal(test_run(cmd, &out), 0);
+        assert_non_null(out);
+        printf("%s: %s", envs[i], out);
+        if (want[i]) assert_non_null(strstr(out, want[i]));
+        if (i != 1) assert_null(strstr(out, "ignored"));  // empty = unset
+        free(out);
+    }
 }
 
 static void test_json_text(void **state) {
