@@ -35,7 +35,7 @@ for t in "${targets[@]}"; do
   log="build-fuzz/fuzz_$t.log"
   par=(); (( jobs > 1 )) && par=(-jobs="$jobs" -workers="$jobs")
   # A store edit script is 5-13 bytes per edit: room for a dozen edits.
-  [[ $t == store ]] && par+=(-max_len=160)
+  [[ $t == store ]] && par+=(-max_len=160 -len_control=0)
   rc=0
   (cd build-fuzz && OPENBLAS_NUM_THREADS=1 PL_SOURCE_DIR="$PWD/.." "tests/fuzz/fuzz_$t" -max_total_time="$seconds" "${par[@]}" \
       -timeout=30 -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix="crashes/$t/" \

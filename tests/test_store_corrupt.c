@@ -61,6 +61,7 @@ static void assert_corrupt(int rc, pl_store *s, const char *want1, const char *w
     const char *msg = pl_store_errmsg(s);
     printf("  reader: %s\n", msg);
     assert_int_not_equal(rc, 0);
+    assert_int_equal(pl_errcode(), PL_ERR_CORRUPT);
     assert_null(strchr(msg, '\n'));
     if (!strstr(msg, want1) || (want2 && !strstr(msg, want2))) fail_msg("expected '%s' / '%s' in: %s", want1, want2, msg);
 }

@@ -250,7 +250,7 @@ int pl_store_get_analysis_matrix(pl_store *s, const char *analysis, const char *
     int64_t rows = sqlite3_column_int64(st, 0), cols = sqlite3_column_int64(st, 1);
     if (rows < 0 || cols < 0 || rows > (1 << 28) || cols > (1 << 28) || rows * cols > (1 << 28)) {
         sqlite3_finalize(st);
-        return store_fail(s, "%s: store corrupt: matrix '%s' of '%s': size %lld x %lld out of range", s->path, matrix, analysis,
+        return store_fail_code(s, PL_ERR_CORRUPT, "%s: store corrupt: matrix '%s' of '%s': size %lld x %lld out of range", s->path, matrix, analysis,
                           (long long)rows, (long long)cols);
     }
     *n_rows = (int)rows;

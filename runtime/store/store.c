@@ -1031,9 +1031,9 @@ int pl_store_get_tokens(pl_store *s, int64_t run_id, pl_token_row **tokens, int 
             free(*tokens);
             *tokens = NULL;
             *n = 0;
-            return pos != want ? store_fail(s, "%s: store corrupt: tokens of run %lld: position %lld where %d was expected",
+            return pos != want ? store_fail_code(s, PL_ERR_CORRUPT, "%s: store corrupt: tokens of run %lld: position %lld where %d was expected",
                                           s->path, (long long)run_id, (long long)pos, want)
-                             : store_fail(s, "%s: store corrupt: tokens of run %lld: position %lld has token_id %lld", s->path,
+                             : store_fail_code(s, PL_ERR_CORRUPT, "%s: store corrupt: tokens of run %lld: position %lld has token_id %lld", s->path,
                                           (long long)run_id, (long long)pos, (long long)id);
         }
         pl_token_row *t = &(*tokens)[(*n)++];

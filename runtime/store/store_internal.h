@@ -71,7 +71,7 @@ void store_chunk_from_row(sqlite3_stmt *st, int col, bool attention, store_chunk
 // Check a chunk against the schema's invariants and the length of its sidecar file (opened and
 // cached on the handle). Returns 0, or -1 with "store corrupt: <table> row N: <what>".
 int store_check_chunk(pl_store *s, const store_chunk *c);
-// Record "<path>: store corrupt: <table> row <row>: <detail>" and return -1.
+// Record "<path>: store corrupt: <table> row <row>: <detail>" with code PL_ERR_CORRUPT; return -1.
 int store_corrupt(pl_store *s, const char *table, int64_t row, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 // A text column, "" for NULL (a damaged file can hold NULL where the schema says NOT NULL).
 const char *store_column_text(sqlite3_stmt *st, int col);

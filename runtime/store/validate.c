@@ -17,7 +17,8 @@ int store_corrupt(pl_store *s, const char *table, int64_t row, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    return store_fail(s, "%s: store corrupt: %s row %lld: %s", s->path, table, (long long)row, detail);
+    store_fail_code(s, PL_ERR_CORRUPT, "%s: store corrupt: %s row %lld: %s", s->path, table, (long long)row, detail);
+    return -1;  // callers test for -1 like every other store failure; the code is PL_ERR_CORRUPT
 }
 
 const char *store_column_text(sqlite3_stmt *st, int col) {

@@ -180,6 +180,12 @@ static void store_seeds(void) {
     put("store", "db_byte", db_byte, sizeof db_byte);
     const uint8_t truncate[] = {3, 0, 0x00, 0x10, 0x00};
     put("store", "tensor_file_truncated", truncate, sizeof truncate);
+    uint8_t several[sizeof row_size_zero + sizeof n_q_negative + sizeof db_byte + sizeof truncate];
+    size_t k = 0;
+    memcpy(several + k, n_q_negative, sizeof n_q_negative), k += sizeof n_q_negative;
+    memcpy(several + k, label_huge, sizeof label_huge), k += sizeof label_huge;
+    memcpy(several + k, truncate, sizeof truncate), k += sizeof truncate;
+    put("store", "several_edits", several, k);
 }
 
 int main(int argc, char **argv) {
