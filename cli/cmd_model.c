@@ -35,7 +35,7 @@ int cmd_info(int argc, char **argv) {
     int prc = cli_parse(&spec, argc, argv);
     if (prc >= 0) return prc;
     pl_model *m;
-    if (pl_model_load(path, &m) != 0) return cli_fail();
+    if (pl_model_open(&m, path) != 0) return cli_fail();
     const pl_config *c = &m->config;
     if (json) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:s, s:b, s:I, s:i}",
@@ -115,7 +115,7 @@ int cmd_tokenize(int argc, char **argv) {
         tok = pl_tokenizer_load_hf_json(model);
         if (!tok) return cli_fail();
     } else {
-        if (pl_model_load(model, &m) != 0) return cli_fail();
+        if (pl_model_open(&m, model) != 0) return cli_fail();
         if (!m->tokenizer) {
             pl_fail("%s: has no %stokenizer%s%s", model, m->tokenizer_error[0] ? "usable " : "",
                     m->tokenizer_error[0] ? ": " : "", m->tokenizer_error);
@@ -189,13 +189,13 @@ int cmd_generate(int argc, char **argv) {
     sp.stop_strings = stops.v;
     sp.n_stop_strings = stops.n;
     pl_model *m;
-    if (pl_model_load(path, &m) != 0) return cli_fail();
+    if (pl_model_open(&m, path) != 0) return cli_fail();
     int32_t *ids = NULL;
     pl_session *s = NULL;
     pl_generation g = {0};
     int rc = 1;
     int n = cli_prompt_ids(m, prompt, token_ids, &ids);
-    if (n < 0 || pl_session_new(m, 0, &s) != 0) goto done;
+    if (n < 0 || pl_session_open(&s, m, 0) != 0) goto done;
     stream_ctx sc = {m->tokenizer, !json};
     if (!json && m->tokenizer && prompt) fputs(prompt, stdout);
     if (pl_generate(s, ids, n, &sp, print_token, &sc, &g) != 0) goto done;
@@ -268,7 +268,7 @@ int cmd_run(int argc, char **argv) {
     if (prc >= 0) return prc;
     if ((prompt != NULL) == (token_ids != NULL)) return cli_usage_error("give exactly one of --prompt TEXT or --token-ids 1,2,3");
     pl_model *m;
-    if (pl_model_load(path, &m) != 0) return cli_fail();
+    if (pl_model_open(&m, path) != 0) return cli_fail();
     int32_t *ids = NULL;
     pl_cache cache = {0};
     int rc = 1;

@@ -82,7 +82,7 @@ int cmd_trace(int argc, char **argv) {
     pl_model *m = NULL;
     pl_store *s = NULL;
     int status = 1;
-    if (pl_model_load(model_path, &m) != 0 || pl_store_open(&s, store_path, PL_STORE_WRITE) != 0) {
+    if (pl_model_open(&m, model_path) != 0 || pl_store_open(&s, store_path, PL_STORE_WRITE) != 0) {
         cli_fail();
         goto done;
     }

@@ -62,9 +62,9 @@ static int train_eval(int argc, char **argv) {
     if (pl_task_mix_parse(&mix, tasks, 1, 1000)) return cli_fail(), CLI_EXIT_USAGE;
     pl_model *m = NULL;
     pl_session *s = NULL;
-    if (pl_model_load(model_path, &m)) return cli_fail();
+    if (pl_model_open(&m, model_path)) return cli_fail();
     if (!m->tokenizer) return pl_model_free(m), cli_error("%s: the model has no tokenizer", model_path);
-    if (pl_session_new(m, 0, &s)) return pl_model_free(m), cli_fail();
+    if (pl_session_open(&s, m, 0)) return pl_model_free(m), cli_fail();
     double t0 = pl_now_sec();
     printf("| task | difficulty | n | final answer correct | all steps valid | sound chain |\n");
     printf("|---|---|---|---|---|---|\n");

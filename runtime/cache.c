@@ -79,7 +79,7 @@ int pl_run_with_cache(const pl_model *m, const int32_t *ids, int n, const char *
         goto done;
     }
     if (pl_hooks_add(hooks, globs, on_hook, &c) < 0) goto done;
-    if (pl_session_new(m, n, &s) != 0) goto done;
+    if (pl_session_open(&s, m, n) != 0) goto done;
     pl_session_set_hooks(s, hooks);
     const float *logits;
     if (pl_forward(s, ids, n, &logits) != 0) goto done;

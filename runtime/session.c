@@ -41,7 +41,7 @@ static void *xcalloc(size_t n, size_t size, int *ok) {
     return p;
 }
 
-int pl_session_new(const pl_model *m, int max_ctx, pl_session **out) {
+int pl_session_open(pl_session **out, const pl_model *m, int max_ctx) {
     *out = NULL;
     pl_error_clear();
     const pl_config *c = &m->config;

@@ -14,9 +14,10 @@
 
 typedef struct pl_session pl_session;
 
+// Open a session on m (the shape of every constructor: the handle first, then the inputs).
 // max_ctx <= 0 means the model's context length. Returns PL_OK, or PL_ERR_RANGE (max_ctx beyond
 // the model's context) or PL_ERR_NOMEM with pl_errmsg() set. The caller owns *out (pl_session_free).
-int pl_session_new(const pl_model *m, int max_ctx, pl_session **out);
+int pl_session_open(pl_session **out, const pl_model *m, int max_ctx);
 void pl_session_free(pl_session *s);
 // Forget the KV cache: the next pl_forward starts at position 0.
 void pl_session_reset(pl_session *s);

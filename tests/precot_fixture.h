@@ -86,7 +86,7 @@ static int fixture_build(precot_fixture *f, int n_examples) {
     pl_model *m = NULL;
     pl_store *s = NULL;
     int rc = -1;
-    if (pl_model_load(f->model, &m) || pl_store_open(&s, f->store, PL_STORE_WRITE)) goto done;
+    if (pl_model_open(&m, f->model) || pl_store_open(&s, f->store, PL_STORE_WRITE)) goto done;
     pl_trace_opts o = pl_trace_defaults();
     o.record = "blocks.*.hook_resid_post,hook_embed";
     o.positions = PL_POS_ALL;

@@ -27,7 +27,7 @@ static int store_fixture_build(const char *model_path, const char *store_path, i
     pl_store *s = NULL;
     int rc = -1;
     if (pl_task_generate(&d, "arith", n_examples, 5, 1, 2) || pl_dataset_write_jsonl(&d, dataset_path)) goto done;
-    if (pl_model_load(model_path, &m) || pl_store_open(&s, store_path, PL_STORE_WRITE)) goto done;
+    if (pl_model_open(&m, model_path) || pl_store_open(&s, store_path, PL_STORE_WRITE)) goto done;
     pl_trace_opts o = pl_trace_defaults();
     o.record = "hook_embed,blocks.*.hook_resid_post,blocks.*.attn.hook_pattern";
     o.positions = PL_POS_ALL;

@@ -287,7 +287,7 @@ static int encode_strings(const char *tokenizer_path, const char *strings_path) 
     pl_model *model = NULL;  // a GGUF file: its tokenizer.ggml.* tokenizer, owned by the model
     pl_tokenizer *t = NULL;
     if (plen >= 5 && strcmp(tokenizer_path + plen - 5, ".gguf") == 0) {
-        if (pl_model_load(tokenizer_path, &model) == 0 && !(t = model->tokenizer))
+        if (pl_model_open(&model, tokenizer_path) == 0 && !(t = model->tokenizer))
             pl_fail("%s: has no tokenizer", tokenizer_path);
     } else {
         t = pl_tokenizer_load_hf_json(tokenizer_path);

@@ -152,7 +152,7 @@ static void expect_load_error(const uint8_t *bytes, size_t size, pl_status code)
     fwrite(bytes, 1, size, f);
     fclose(f);
     pl_model *m = NULL;
-    int rc = pl_model_load(path, &m);
+    int rc = pl_model_open(&m, path);
     if (rc == PL_OK) fail_msg("loading a corrupt file succeeded (expected %s)", pl_status_name(code));
     assert_null(m);
     const char *msg = pl_errmsg();
@@ -174,11 +174,11 @@ static size_t find(const uint8_t *hay, size_t n, const char *needle) {
 static void valid_file_loads_and_runs(void **state) {
     (void)state;
     pl_model *m;
-    if (pl_model_load(valid_path, &m) != 0) fail_msg("%s", pl_errmsg());
+    if (pl_model_open(&m, valid_path) != 0) fail_msg("%s", pl_errmsg());
     assert_int_equal(m->config.n_kv_heads, 2);
     assert_true(m->config.tied_embeddings);
     pl_session *s;
-    assert_int_equal(pl_session_new(m, 0, &s), 0);
+    assert_int_equal(pl_session_open(&s, m, 0), 0);
     const float *logits;
     int32_t ids[] = {1, 5, 6, 7};
     assert_int_equal(pl_forward(s, ids, 4, &logits), 0);
@@ -198,7 +198,7 @@ static void malformed_files_fail_cleanly(void **state) {
         fwrite(valid_bytes, 1, cut, f);
         fclose(f);
         pl_model *m = NULL;
-        if (pl_model_load(path, &m) == 0) fail_msg("truncated at %zu bytes but loaded", cut);
+        if (pl_model_open(&m, path) == 0) fail_msg("truncated at %zu bytes but loaded", cut);
     }
     expect_load_error(valid_bytes, valid_size / 2, PL_ERR_CORRUPT);
     // An empty file maps to NULL (issue 10 #4: NULL + 0 in the parser, reported by clang's UBSan).
@@ -328,9 +328,9 @@ static void random_corruptions_never_crash(void **state) {
         fwrite(b, 1, valid_size, f);
         fclose(f);
         pl_model *m = NULL;
-        if (pl_model_load(path, &m) == 0) {
+        if (pl_model_open(&m, path) == 0) {
             pl_session *s = NULL;
-            if (pl_session_new(m, 16, &s) == 0) {
+            if (pl_session_open(&s, m, 16) == 0) {
                 const float *logits;
                 int32_t ids[] = {1, 5};
                 pl_forward(s, ids, 2, &logits);

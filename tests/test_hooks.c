@@ -85,7 +85,7 @@ static void reads_cover_prefill_and_decode(void **state) {
     recorder *r = calloc(1, sizeof *r);
     pl_hooks_add(h, "blocks.2.hook_resid_post", record, r);
     pl_session *s;
-    assert_int_equal(pl_session_new(model, 0, &s), 0);
+    assert_int_equal(pl_session_open(&s, model, 0), 0);
     pl_session_set_hooks(s, h);
     pl_sample_params p = pl_sample_defaults();
     p.max_new = 5;
@@ -121,7 +121,7 @@ static void run_with(const char *edit_hook, pl_edit *e, const char *read_hook, r
     if (edit_hook) assert_true(pl_hooks_add(h, edit_hook, pl_hook_edit, e) > 0);
     if (read_hook) assert_true(pl_hooks_add(h, read_hook, record, r) > 0);
     pl_session *s;
-    assert_int_equal(pl_session_new(model, 0, &s), 0);
+    assert_int_equal(pl_session_open(&s, model, 0), 0);
     pl_session_set_hooks(s, h);
     const float *logits;
     assert_int_equal(pl_forward(s, prompt, T, &logits), 0);
@@ -203,7 +203,7 @@ static void steering_adds_the_vector_everywhere(void **state) {
         pl_edit e = {.op = PL_EDIT_ADD, .pos_lo = 0, .pos_hi = -1, .vector = v, .alpha = alphas[k]};
         if (k > 0) pl_hooks_add(h, "blocks.*.hook_resid_post", pl_hook_edit, &e);
         pl_session *s;
-        pl_session_new(model, 0, &s);
+        pl_session_open(&s, model, 0);
         pl_session_set_hooks(s, h);
         pl_generation g;
         assert_int_equal(pl_generate(s, prompt, T, &p, NULL, NULL, &g), 0);
@@ -246,7 +246,7 @@ static void attention_pattern_rows_sum_to_one(void **state) {
     pattern_check c = {0, 0};
     pl_hooks_add(h, "blocks.*.attn.hook_pattern", on_pattern, &c);
     pl_session *s;
-    pl_session_new(model, 0, &s);
+    pl_session_open(&s, model, 0);
     pl_session_set_hooks(s, h);
     const float *logits;
     pl_forward(s, prompt, T, &logits);

@@ -98,8 +98,8 @@ static void test_steer_generate(void **state) {
     pl_model *m;
     pl_session *sess;
     pl_store *s;
-    assert_int_equal(pl_model_load(fx.model, &m), 0);
-    assert_int_equal(pl_session_new(m, 0, &sess), 0);
+    assert_int_equal(pl_model_open(&m, fx.model), 0);
+    assert_int_equal(pl_session_open(&sess, m, 0), 0);
     assert_int_equal(pl_store_open(&s, fx.store, PL_STORE_READ), 0);
     pl_token_row *tok;
     int nt;
@@ -237,7 +237,7 @@ static void test_lens_matches_logits(void **state) {
     pl_model *m;
     pl_session *sess;
     pl_store *s;
-    assert_int_equal(pl_model_load(fx.model, &m), 0);
+    assert_int_equal(pl_model_open(&m, fx.model), 0);
     assert_int_equal(pl_store_open(&s, fx.store, PL_STORE_READ), 0);
     pl_token_row *tok;
     int nt;
@@ -251,7 +251,7 @@ static void test_lens_matches_logits(void **state) {
     assert_int_equal(pl_logit_lens(&lens, m, ids, nt, 5, target), 0);
     assert_int_equal(lens.n_rows, m->config.n_layers + 1);
     // The model's own logits at every position, from a plain forward pass.
-    assert_int_equal(pl_session_new(m, 0, &sess), 0);
+    assert_int_equal(pl_session_open(&sess, m, 0), 0);
     pl_session_want_all_logits(sess, true);
     const float *logits;
     assert_int_equal(pl_forward(sess, ids, nt, &logits), 0);

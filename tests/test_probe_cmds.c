@@ -230,7 +230,7 @@ static void test_bad_inputs(void **state) {
     pl_store *s = NULL;
     pl_dataset d;
     assert_int_equal(pl_task_generate(&d, "max", 3, 99, 1, 1), 0);
-    assert_int_equal(pl_model_load(fx.model2, &m2), 0);
+    assert_int_equal(pl_model_open(&m2, fx.model2), 0);
     assert_int_equal(pl_store_open(&s, fx.store, PL_STORE_WRITE), 0);
     pl_trace_opts o = pl_trace_defaults();
     o.record = "blocks.*.hook_resid_post,hook_embed";

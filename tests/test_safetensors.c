@@ -178,14 +178,14 @@ static void check_llama_values(const pl_model *m, bool exact_f32) {
 static void test_llama_f32_in_place(void **state) {
     pl_model *m = NULL;
     const char *dir = make_llama("F32", &DEFAULT_OPTS, "llama");
-    if (pl_model_load(dir, &m) != 0) fail_msg("%s", pl_errmsg());
+    if (pl_model_open(&m, dir) != 0) fail_msg("%s", pl_errmsg());
     check_llama_values(m, true);
     assert_string_equal(m->format, "safetensors");
     pl_model_free(m);
     // The path of config.json or model.safetensors names the same folder.
     char path[512];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (pl_model_load(path, &m) != 0) fail_msg("%s", pl_errmsg());
+    if (pl_model_open(&m, path) != 0) fail_msg("%s", pl_errmsg());
     check_llama_values(m, true);
     pl_model_free(m);
 }
@@ -194,7 +194,7 @@ static void test_llama_f16_bf16_unaligned(void **state) {
     const char *dtypes[] = {"F16", "BF16"};
     for (int i = 0; i < 2; i++) {
         pl_model *m = NULL;
-        if (pl_model_load(make_llama(dtypes[i], &DEFAULT_OPTS, "mistral"), &m) != 0) fail_msg("%s", pl_errmsg());
+        if (pl_model_open(&m, make_llama(dtypes[i], &DEFAULT_OPTS, "mistral")) != 0) fail_msg("%s", pl_errmsg());
         check_llama_values(m, false);
         assert_string_equal(m->tensors[2].dtype, dtypes[i]);
         pl_model_free(m);
@@ -202,7 +202,7 @@ static void test_llama_f16_bf16_unaligned(void **state) {
     st_opts o = DEFAULT_OPTS;
     o.misalign = 1;
     pl_model *m = NULL;
-    if (pl_model_load(make_llama("F32", &o, "llama"), &m) != 0) fail_msg("%s", pl_errmsg());
+    if (pl_model_open(&m, make_llama("F32", &o, "llama")) != 0) fail_msg("%s", pl_errmsg());
     check_llama_values(m, false);
     pl_model_free(m);
 }
@@ -228,7 +228,7 @@ static void test_sharded(void **state) {
     fprintf(fp, "}}\n");
     fclose(fp);
     pl_model *m = NULL;
-    if (pl_model_load(dir, &m) != 0) fail_msg("%s", pl_errmsg());
+    if (pl_model_open(&m, dir) != 0) fail_msg("%s", pl_errmsg());
     check_llama_values(m, false);
     pl_model_free(m);
 
@@ -236,13 +236,13 @@ static void test_sharded(void **state) {
     fp = fopen(path, "w");
     fprintf(fp, "{\"weight_map\": {\"lm_head.weight\": \"model-00001-of-00002.safetensors\"}}\n");
     fclose(fp);
-    assert_int_equal(pl_model_load(dir, &m), PL_ERR_FORMAT);
+    assert_int_equal(pl_model_open(&m, dir), PL_ERR_FORMAT);
     assert_non_null(strstr(pl_errmsg(), "model.safetensors.index.json"));
     // ... and one naming a shard outside the folder.
     fp = fopen(path, "w");
     fprintf(fp, "{\"weight_map\": {\"lm_head.weight\": \"../model-00001-of-00002.safetensors\"}}\n");
     fclose(fp);
-    assert_int_equal(pl_model_load(dir, &m), PL_ERR_FORMAT);
+    assert_int_equal(pl_model_open(&m, dir), PL_ERR_FORMAT);
     assert_non_null(strstr(pl_errmsg(), "model.safetensors.index.json"));
 }
 
@@ -283,7 +283,7 @@ static void test_gpt2_conv1d(void **state) {
                     " \"n_inner\": %d}\n", GD, GP, GV, GF);
         fclose(fp);
         pl_model *m = NULL;
-        if (pl_model_load(dir, &m) != 0) fail_msg("%s", pl_errmsg());
+        if (pl_model_open(&m, dir) != 0) fail_msg("%s", pl_errmsg());
         const pl_layer_weights *l = &m->weights.layers[0];
         assert_int_equal(m->config.arch, PL_ARCH_GPT2);
         assert_int_equal(m->config.head_dim, 2);
@@ -318,7 +318,7 @@ static void test_gpt2_conv1d(void **state) {
 // Load must fail with status `code` and a message that names `file`.
 static void expect_failure(const char *dir, const char *file, pl_status code) {
     pl_model *m = (pl_model *)1;
-    int rc = pl_model_load(dir, &m);
+    int rc = pl_model_open(&m, dir);
     if (rc == PL_OK) fail_msg("loading %s succeeded; expected failure '%s'", dir, pl_status_name(code));
     assert_null(m);
     const char *msg = pl_errmsg();

@@ -35,7 +35,7 @@ static int check_cb(pl_label *labels, int max, const pl_example *e, const char *
 
 static int setup(void **state) {
     test_require_shared("models/stories260K.gguf");
-    if (pl_model_load(test_shared_path("models/stories260K.gguf"), &model) != 0) return -1;
+    if (pl_model_open(&model, test_shared_path("models/stories260K.gguf")) != 0) return -1;
     snprintf(dir, sizeof dir, "%s", test_tmpdir());
     snprintf(dataset_path, sizeof dataset_path, "%s/arith.jsonl", dir);
     snprintf(store_path, sizeof store_path, "%s/s.db", dir);
@@ -138,7 +138,7 @@ static void traced_values_match_recomputation(void **state) {
         snprintf(name, sizeof name, "blocks.%d.attn.hook_pattern", cap.layer);
         assert_int_equal(pl_hooks_add(hooks, name, cap_att, &cap), 1);
         pl_session *sess;
-        assert_int_equal(pl_session_new(model, 0, &sess), 0);
+        assert_int_equal(pl_session_open(&sess, model, 0), 0);
         pl_session_set_hooks(sess, hooks);
         pl_session_want_all_logits(sess, true);
         const float *logits;

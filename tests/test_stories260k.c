@@ -22,7 +22,7 @@ static pl_model *model;
 
 static int load_model(void **state) {
     (void)state;
-    return pl_model_load(test_shared_path("models/stories260K.gguf"), &model);
+    return pl_model_open(&model, test_shared_path("models/stories260K.gguf"));
 }
 
 static int free_model(void **state) {
@@ -100,7 +100,7 @@ static void greedy_matches_llama_cpp(void **state) {
     int32_t ids[64];
     for (int i = 0; i < n_prompt; i++) ids[i] = (int32_t)json_integer_value(json_array_get(prompt, i));
     pl_session *s;
-    assert_int_equal(pl_session_new(model, 0, &s), 0);
+    assert_int_equal(pl_session_open(&s, model, 0), 0);
     pl_sample_params p = pl_sample_defaults();
     p.max_new = n_greedy;
     p.stop_at_eos = false;
@@ -125,7 +125,7 @@ static void decode_steps_match_prefill(void **state) {
     int32_t ids[] = {1, 403, 407, 261, 378, 432, 383, 286};
     int n = 8, V = model->config.vocab_size;
     pl_session *s;
-    assert_int_equal(pl_session_new(model, 0, &s), 0);
+    assert_int_equal(pl_session_open(&s, model, 0), 0);
     const float *logits;
     assert_int_equal(pl_forward(s, ids, n, &logits), 0);
     float *prefill = malloc(sizeof(float) * V);
@@ -173,7 +173,7 @@ static void tokenizer_matches_llama_cpp(void **state) {
 static void bad_inputs_fail_cleanly(void **state) {
     (void)state;
     pl_session *s;
-    assert_int_equal(pl_session_new(model, 16, &s), 0);
+    assert_int_equal(pl_session_open(&s, model, 16), 0);
     const float *logits;
     int32_t bad[] = {1, 9999};
     assert_int_equal(pl_forward(s, bad, 2, &logits), PL_ERR_RANGE);  // token id
@@ -181,7 +181,7 @@ static void bad_inputs_fail_cleanly(void **state) {
     assert_int_equal(pl_forward(s, many, 17, &logits), PL_ERR_RANGE);  // past the context
     assert_int_equal(pl_forward(s, many, 0, &logits), PL_ERR_USAGE);
     pl_session *too_long = NULL;
-    assert_int_equal(pl_session_new(model, model->config.context_length + 1, &too_long), PL_ERR_RANGE);
+    assert_int_equal(pl_session_open(&too_long, model, model->config.context_length + 1), PL_ERR_RANGE);
     assert_null(too_long);
     int32_t *ids;
     assert_int_equal(pl_tokenizer_encode(model->tokenizer, "bad \xff byte", true, &ids), -1);  // a count, or -1

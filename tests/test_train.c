@@ -1,7 +1,7 @@
 // The trainer (runtime/train/) on a CI-sized model: training lowers the held-out loss; a run
 // checkpointed and resumed ends with the same weights (bit for bit) as an uninterrupted run; two
 // runs with one seed are identical and another seed differs; the exported GGUF parses with the
-// GGUF reader (every metadata value and tensor shape checked), reloads with pl_model_load, its
+// GGUF reader (every metadata value and tensor shape checked), reloads with pl_model_open, its
 // tokenizer encodes like the trainer, and pl_forward's logits equal the trainer's own forward
 // pass (max abs diff < 1e-5). Also the `probelab train` command end to end, and its errors.
 #include <math.h>
@@ -178,7 +178,7 @@ static void test_export_reloads_with_same_logits(void **state) {
 
     // 2. Load with the runtime and compare logits with the trainer's forward pass.
     pl_model *m = NULL;
-    if (pl_model_load(path, &m) != 0) fail_msg("pl_model_load: %s", pl_errmsg());
+    if (pl_model_open(&m, path) != 0) fail_msg("pl_model_open: %s", pl_errmsg());
     assert_true(m->config.tied_embeddings);
     assert_int_equal(m->config.n_kv_heads, 2);
     assert_int_equal(m->config.rope_style, PL_ROPE_ADJACENT);
@@ -197,7 +197,7 @@ static void test_export_reloads_with_same_logits(void **state) {
     float *mine = malloc(sizeof(float) * (size_t)n * V);
     assert_int_equal(pl_trainer_logits(t, ids, n, mine), 0);
     pl_session *s = NULL;
-    assert_int_equal(pl_session_new(m, 0, &s), 0);
+    assert_int_equal(pl_session_open(&s, m, 0), 0);
     pl_session_want_all_logits(s, true);
     const float *theirs = NULL;
     if (pl_forward(s, ids, n, &theirs) != 0) fail_msg("pl_forward: %s", pl_errmsg());
@@ -321,10 +321,10 @@ static void test_bundled_model(void **state) {
     char path[1024];
     snprintf(path, sizeof path, "%s/share/models/probelab-cot.gguf", test_source_dir());
     pl_model *m = NULL;
-    if (pl_model_load(path, &m) != 0) fail_msg("%s", pl_errmsg());
+    if (pl_model_open(&m, path) != 0) fail_msg("%s", pl_errmsg());
     assert_int_equal(pl_model_n_params(m), 832896);
     pl_session *s = NULL;
-    assert_int_equal(pl_session_new(m, 0, &s), 0);
+    assert_int_equal(pl_session_open(&s, m, 0), 0);
     double arith2 = bundled_accuracy(s, m, "arith", 2, 20), max2 = bundled_accuracy(s, m, "max", 2, 20);
     double arith8 = bundled_accuracy(s, m, "arith", 8, 20);
     double vars1 = bundled_accuracy(s, m, "vars", 1, 100), vars5 = bundled_accuracy(s, m, "vars", 5, 20);
@@ -353,7 +353,7 @@ static void test_train_command(void **state) {
     char path[512];
     snprintf(path, sizeof path, "%s/cmd.gguf", dir);
     pl_model *m = NULL;
-    assert_int_equal(pl_model_load(path, &m), 0);
+    assert_int_equal(pl_model_open(&m, path), 0);
     assert_int_equal(m->config.d_model, 16);
     pl_model_free(m);
     // Resuming a finished run does no steps and writes the same model.

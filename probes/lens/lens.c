@@ -74,7 +74,7 @@ int pl_logit_lens(pl_lens *out, const pl_model *m, const int32_t *ids, int n, in
         goto done;
     }
     if (pl_hooks_add(hooks, "blocks.0.hook_resid_pre,blocks.*.hook_resid_post", capture_fn, &cap) < 1) goto done;
-    if (pl_session_new(m, n, &sess)) goto done;
+    if (pl_session_open(&sess, m, n)) goto done;
     pl_session_set_hooks(sess, hooks);
     const float *unused;
     if (pl_forward(sess, ids, n, &unused)) goto done;
@@ -241,7 +241,7 @@ int pl_lens_run(pl_store *s, const char *model_path, int64_t model_id, int64_t r
     float *mat = NULL;
     pl_analysis_row *rows = NULL;
     char gold[128] = "", *params = NULL;
-    if (pl_model_load(model_file, &m)) goto done;
+    if (pl_model_open(&m, model_file)) goto done;
     if (pl_store_get_tokens(s, run_id, &tok, &nt)) goto done;
     if (nt < 1) { pl_fail("run %lld has no tokens", (long long)run_id); goto done; }
     ids = malloc(sizeof(int32_t) * (size_t)nt);

@@ -675,7 +675,7 @@ int pl_precot_run(pl_store *s, const pl_precot_options *o, FILE *report) {
         goto done;
 
     if (o->n_steer > 0) {
-        if (pl_model_load(model_file, &model) || pl_session_new(model, 0, &sess)) goto done;
+        if (pl_model_open(&model, model_file) || pl_session_open(&sess, model, 0)) goto done;
         // Per task: the pooled tally, then one per --by value.
         int per_task = 1 + (bv ? 64 : 0);
         tally = calloc((size_t)n_tasks * (size_t)per_task, sizeof *tally);

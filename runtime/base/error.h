@@ -5,7 +5,7 @@
 #ifndef PL_ERROR_H
 #define PL_ERROR_H
 
-// What kind of failure. Constructors (pl_model_load, pl_session_new, pl_store_open, ...) return
+// What kind of failure. Constructors (pl_model_open, pl_session_open, pl_store_open, ...) return
 // one of these; PL_OK is 0, so `if (pl_x_open(...) != 0)` keeps working.
 typedef enum {
     PL_OK = 0,

@@ -44,7 +44,7 @@ static void touch_hook(const pl_hook_event *ev, void *user) {
 int pl_bench_forward(FILE *out, const char *model_path, int T, int n_decode) {
     pl_model *m = NULL;
     if (model_path) {
-        if (pl_model_load(model_path, &m) != 0) return -1;
+        if (pl_model_open(&m, model_path) != 0) return -1;
     } else {
         pl_config c = {.arch = PL_ARCH_LLAMA, .d_model = 768, .n_layers = 8, .n_heads = 12, .n_kv_heads = 4,
                        .head_dim = 64, .d_ff = 2048, .vocab_size = 32000, .context_length = 2048, .norm_eps = 1e-5f,
@@ -76,7 +76,7 @@ int pl_bench_forward(FILE *out, const char *model_path, int T, int n_decode) {
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)(T + n_decode));
     for (int i = 0; i < T + n_decode; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);
     pl_session *s;
-    if (pl_session_new(m, T + n_decode + 1, &s) != 0) {
+    if (pl_session_open(&s, m, T + n_decode + 1) != 0) {
         free(ids);
         pl_model_free(m);
         return -1;

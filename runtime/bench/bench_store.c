@@ -237,14 +237,14 @@ static int generate_once(gen_bench *g, pl_recorder *rec, double *seconds) {
 // 3. generation with all resid_post + attention patterns recorded (f16) vs hooks off.
 static int bench_generation(FILE *out, const char *model_path, const char *dir, double *overhead_out) {
     gen_bench g = {0};
-    if (pl_model_load(model_path, &g.m) != 0) return -1;
+    if (pl_model_open(&g.m, model_path) != 0) return -1;
     int rc = -1;
     pl_store *s = NULL;
     pl_hooks *hooks = NULL;
     pl_recorder *rec = NULL;
     char store_path[1200];
     snprintf(store_path, sizeof store_path, "%s/gen.db", dir);
-    if (!g.m->tokenizer || pl_session_new(g.m, 0, &g.sess) != 0) {
+    if (!g.m->tokenizer || pl_session_open(&g.sess, g.m, 0) != 0) {
         if (!g.m->tokenizer) pl_fail("%s: no tokenizer", model_path);
         goto done;
     }

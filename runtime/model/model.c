@@ -131,7 +131,7 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-int pl_model_load(const char *path, pl_model **out) {
+int pl_model_open(pl_model **out, const char *path) {
     *out = NULL;
     pl_error_clear();
     struct stat st;

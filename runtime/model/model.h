@@ -90,7 +90,7 @@ typedef struct pl_model {
 // (runtime/base/error.h: PL_ERR_NOT_FOUND, PL_ERR_IO, PL_ERR_FORMAT for an unsupported or foreign
 // file, PL_ERR_CORRUPT for one that contradicts itself, PL_ERR_NOMEM) with pl_errmsg() naming the
 // file and the problem. The caller owns *out and frees it with pl_model_free.
-int pl_model_load(const char *path, pl_model **out);
+int pl_model_open(pl_model **out, const char *path);
 void pl_model_free(pl_model *m);
 // Build a random-weight llama/qwen-style model of the given config in memory (benchmarks, tests).
 // cfg->arch_name, sizes, eps, theta and rope_style must be set. The caller owns *out.
@@ -107,7 +107,7 @@ typedef struct {
     char name[128];    // the last component of path
     char sha256[65];   // hex
 } pl_model_identity;
-// Identify the model at `path` (as pl_model_load accepts it). Fails naming the path if it does not
+// Identify the model at `path` (as pl_model_open accepts it). Fails naming the path if it does not
 // exist or cannot be read.
 int pl_model_identify(const char *path, pl_model_identity *out);
 

@@ -240,7 +240,7 @@ int pl_trace_dataset(pl_trace_stats *stats, pl_store *s, const pl_model *m, cons
     pl_label *labels = NULL;
     pl_trace_step step = {0};
     int status = -1;
-    if (pl_session_new(m, 0, &sess) != 0) goto done;
+    if (pl_session_open(&sess, m, 0) != 0) goto done;
     hooks = pl_hooks_new(&m->config);
     if (!hooks) {
         pl_fail("%s: cannot create hooks", m->path);

@@ -7,6 +7,7 @@
 
 #include "runtime/base/clock.h"
 #include "runtime/base/error.h"
+#include "runtime/base/rng.h"
 #include "runtime/train/train.h"
 
 #define BENCH_TEXT_LEN 48   // characters per synthetic example (a typical difficulty-4 example)
@@ -16,12 +17,9 @@
 static int bench_source(void *user, uint64_t seed, uint64_t index, pl_train_text *out) {
     char *text = malloc(BENCH_TEXT_LEN + 1);
     if (!text) return pl_fail("bench: out of memory");
-    uint64_t h = seed ^ (index * 0x9E3779B97F4A7C15ULL);
+    pl_rng r = pl_rng_state(seed ^ (index * PL_RNG_GOLDEN));
     static const char alphabet[] = "0123456789+-*=|";
-    for (int i = 0; i < BENCH_TEXT_LEN - 1; i++) {
-        h = h * 6364136223846793005ULL + 1442695040888963407ULL;
-        text[i] = alphabet[(h >> 33) % (sizeof alphabet - 1)];
-    }
+    for (int i = 0; i < BENCH_TEXT_LEN - 1; i++) text[i] = alphabet[pl_rng_below(&r, sizeof alphabet - 1)];
     text[BENCH_TEXT_LEN - 1] = '\n';
     text[BENCH_TEXT_LEN] = '\0';
     out->text = text;

@@ -29,7 +29,7 @@ static inline void fuzz_exercise_model(const pl_model *m) {
     // One forward pass over two tokens, for models small enough to run in a fuzzing loop.
     if (pl_model_n_params(m) > (1 << 22) || m->config.vocab_size < 2) return;
     pl_session *s;
-    if (pl_session_new(m, 8, &s) != 0) return;
+    if (pl_session_open(&s, m, 8) != 0) return;
     const float *logits;
     int32_t ids[2] = {0, 1};
     pl_forward(s, ids, 2, &logits);

@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pl_gguf_free(&g);  // also after a failure (what was parsed so far)
     const char *path = fuzz_write("input.gguf", data, size);
     pl_model *m;
-    if (pl_model_load(path, &m) == 0) {
+    if (pl_model_open(&m, path) == 0) {
         fuzz_exercise_model(m);
         pl_model_free(m);
     }

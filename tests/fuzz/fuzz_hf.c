@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (st_size) fuzz_write("hf/model.safetensors", st, st_size);
     else unlink(st_path);
     pl_model *m;
-    if (pl_model_load(dir, &m) == 0) {
+    if (pl_model_open(&m, dir) == 0) {
         fuzz_exercise_model(m);
         pl_model_free(m);
     }
