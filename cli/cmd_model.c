@@ -251,11 +251,13 @@ static int make_dirs(const char *dir) {
 
 int cmd_run(int argc, char **argv) {
     const char *path = NULL, *prompt = NULL, *token_ids = NULL, *pattern = NULL, *dir = NULL;
+    bool json = false;
     const cli_option opts[] = {
         {"--prompt", CLI_STRING, &prompt, "TEXT", .help = "the prompt (tokenized with BOS)"},
         {"--token-ids", CLI_STRING, &token_ids, "1,2,3", .help = "the prompt as token ids"},
         {"--hooks", CLI_STRING, &pattern, "GLOBS", .help = "hook points to dump: comma-separated globs, '*' = every point", .required = true},
         {"--dump", CLI_STRING, &dir, "DIR", .help = "folder for the .npy files (created)", .required = true},
+        {"--json", CLI_FLAG, &json, .help = "print {\"dir\", \"n_tokens\", \"hooks\": [{\"name\", \"file\", \"shape\"}]}"},
         {0}};
     const cli_positional pos[] = {{"MODEL", &path, model_help, true}, {0}};
     const cli_spec spec = {
@@ -274,16 +276,30 @@ int cmd_run(int argc, char **argv) {
     int rc = 1;
     int n = cli_prompt_ids(m, prompt, token_ids, &ids);
     if (n < 0 || pl_run_with_cache(m, ids, n, pattern, &cache) != 0 || make_dirs(dir) != 0) goto done;
+    json_t *hooks = json ? json_array() : NULL;
     for (int i = 0; i < cache.n; i++) {
         const pl_cached_hook *h = &cache.hooks[i];
         char file[2048];
         snprintf(file, sizeof file, "%s/%s.npy", dir, h->name);
-        if (pl_npy_write_f32(file, h->data, h->ndim, h->shape) != 0) goto done;
+        if (pl_npy_write_f32(file, h->data, h->ndim, h->shape) != 0) {
+            json_decref(hooks);
+            goto done;
+        }
+        if (json) {
+            json_t *shape = json_array();
+            for (int k = 0; k < h->ndim; k++) json_array_append_new(shape, json_integer(h->shape[k]));
+            json_array_append_new(hooks, json_pack("{s:s, s:s, s:o}", "name", h->name, "file", file, "shape", shape));
+        }
+    }
+    if (json) {
+        rc = cli_print_json(json_pack("{s:s, s:i, s:o}", "dir", dir, "n_tokens", n, "hooks", hooks));
+        goto quiet;
     }
     fprintf(stderr, "wrote %d hook arrays for %d tokens to %s\n", cache.n, n, dir);
     rc = 0;
 done:
     if (rc) cli_fail();
+quiet:
     pl_cache_free(&cache);
     free(ids);
     pl_model_free(m);

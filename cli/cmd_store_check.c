@@ -8,7 +8,11 @@
 
 static int store_check(int argc, char **argv) {
     const char *path = NULL;
-    const cli_option opts[] = {{0}};
+    bool json = false;
+    const cli_option opts[] = {
+        {"--json", CLI_FLAG, &json,
+         .help = "print {\"store\", \"ok\", \"n_findings\", \"findings\": [...], \"n_runs\", \"n_tokens\", ...}"},
+        {0}};
     const cli_positional pos[] = {{"S.db", &path, "the store", true}, {0}};
     const cli_spec spec = {"store check", opts, pos,
                            .summary = "Check a whole store: SQLite's integrity_check and foreign_key_check, then every run, token,\n"
@@ -21,6 +25,19 @@ static int store_check(int argc, char **argv) {
     if (pl_store_open(&s, path, PL_STORE_READ) != 0) return cli_fail();
     pl_store_check_report r;
     pl_store_check(s, 100, &r);
+    if (json) {
+        json_t *f = json_array();
+        for (int i = 0; i < r.n_listed; i++) json_array_append_new(f, json_string(r.findings[i]));
+        int rc = cli_print_json(json_pack("{s:s, s:b, s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "store", path, "ok",
+                                          r.n_findings == 0, "n_findings", (json_int_t)r.n_findings, "findings", f, "n_runs",
+                                          (json_int_t)r.n_runs, "n_tokens", (json_int_t)r.n_tokens, "n_tensor_rows",
+                                          (json_int_t)r.n_tensor_rows, "n_attention_rows", (json_int_t)r.n_attention_rows,
+                                          "n_files", (json_int_t)r.n_files));
+        int status = rc ? rc : r.n_findings ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+        pl_store_check_free(&r);
+        pl_store_close(s);
+        return status;
+    }
     for (int i = 0; i < r.n_listed; i++) printf("%s\n", r.findings[i]);
     if (r.n_findings > r.n_listed) printf("... and %lld more\n", (long long)(r.n_findings - r.n_listed));
     printf("%s: %s: %lld runs, %lld tokens, %lld tensor rows, %lld attention rows, %lld tensor files checked\n", path,

@@ -46,11 +46,14 @@ static int eval_cell_run(pl_session *s, const pl_model *m, const char *task, int
 static int train_eval(int argc, char **argv) {
     const char *model_path = NULL, *tasks = "arith,max,mc,vars";
     int64_t n = 50, seed = 20240;
+    bool json = false;
     const cli_option opts[] = {
         {"--model", CLI_STRING, &model_path, "FILE", .help = "the model to evaluate", .aliases = {"-m"}, .required = true},
         {"--task", CLI_STRING, &tasks, "LIST", .help = "comma-separated tasks", .def = "arith,max,mc,vars"},
         {"--n", CLI_INT, &n, "N", .help = "fresh examples per task and difficulty", .def = "50", .min = 1, .max = 1000000},
         {"--seed", CLI_INT, &seed, "S", .help = "seed of the examples", .def = "20240", .min = 0, .max = (double)INT64_MAX},
+        {"--json", CLI_FLAG, &json, .help = "print [{\"task\", \"difficulty\", \"n\", \"correct\", \"steps_checked\", "
+                                            "\"steps_valid\", \"sound\"}] (counts) instead of the table"},
         {0}};
     const cli_spec spec = {"train eval", opts, NULL,
                            .summary = "Greedy-decode N fresh examples per task and difficulty (the task's whole range) and "
@@ -66,8 +69,11 @@ static int train_eval(int argc, char **argv) {
     if (!m->tokenizer) return pl_model_free(m), cli_error("%s: the model has no tokenizer", model_path);
     if (pl_session_open(&s, m, 0)) return pl_model_free(m), cli_fail();
     double t0 = pl_now_sec();
-    printf("| task | difficulty | n | final answer correct | all steps valid | sound chain |\n");
-    printf("|---|---|---|---|---|---|\n");
+    json_t *cells = json ? json_array() : NULL;
+    if (!json) {
+        printf("| task | difficulty | n | final answer correct | all steps valid | sound chain |\n");
+        printf("|---|---|---|---|---|---|\n");
+    }
     int rc = 0;
     for (int k = 0; k < mix.n && rc == 0; k++)
         for (int d = mix.lo[k]; d <= mix.hi[k]; d++) {
@@ -76,12 +82,22 @@ static int train_eval(int argc, char **argv) {
                 rc = 1;
                 break;
             }
+            if (json) {
+                json_array_append_new(cells, json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i}", "task", mix.names[k],
+                                                       "difficulty", d, "n", c.n, "correct", c.correct, "steps_checked",
+                                                       c.steps_checked, "steps_valid", c.steps_valid, "sound", c.sound));
+                continue;
+            }
             printf("| %s | %d | %d | %.0f%% | %.0f%% | %.0f%% |\n", mix.names[k], d, c.n, 100.0 * c.correct / c.n,
                    c.steps_checked ? 100.0 * c.steps_valid / c.steps_checked : 0.0, 100.0 * c.sound / c.n);
             fflush(stdout);
         }
     if (rc) cli_fail();
     else fprintf(stderr, "evaluated in %.1fs\n", pl_now_sec() - t0);
+    if (json) {
+        if (rc == 0) rc = cli_print_json(cells);
+        else json_decref(cells);
+    }
     pl_session_free(s);
     pl_model_free(m);
     return rc;

@@ -262,7 +262,9 @@ static void test_json_everywhere(void **state) {
         {"info '%s' --hooks --json", "hooks"},
         {"tokenize '%s' 'Q: 1+2' --json", "pieces"},
         {"generate '%s' --prompt 'Q: 1+2=' --max-new 4 --json", "logprobs"},
+        {"run '%s' --token-ids 1,2,3 --hooks logits --dump \"$TMPDIR_CLI/dump\" --json", "hooks"},
     };
+    setenv("TMPDIR_CLI", dir, 1);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         result r = probelab(cases[i].args, model);
         assert_int_equal(r.status, 0);
@@ -280,6 +282,8 @@ static void test_json_everywhere(void **state) {
         {"show '%s' --run 1 --json", "tokens"},
         {"lens '%s' --run 1 --json", "layers"},
         {"probe list '%s' --json", NULL},
+        {"store check '%s' --json", "findings"},
+        {"plot '%s' --figure list --json", NULL},
     };
     for (size_t i = 0; i < sizeof store_cases / sizeof store_cases[0]; i++) {
         result r = probelab(store_cases[i].args, store);
@@ -289,6 +293,28 @@ static void test_json_everywhere(void **state) {
         if (store_cases[i].key) assert_non_null(json_object_get(j, store_cases[i].key));
         json_decref(j);
         result_free(&r);
+    }
+    // Arrays and objects of the commands that do not read a store.
+    {
+        result t = probelab("train eval --model '%s' --task max --n 1 --json", model);
+        assert_int_equal(t.status, 0);
+        json_t *a = parse_json(&t);
+        assert_true(json_is_array(a) && json_array_size(a) > 0);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "task")), "max");
+        json_decref(a);
+        result_free(&t);
+        t = probelab("tasks list --json");
+        assert_int_equal(t.status, 0);
+        a = parse_json(&t);
+        assert_true(json_array_size(a) >= 5);
+        json_decref(a);
+        result_free(&t);
+        t = probelab("tasks check '%s' --json", data);
+        assert_int_equal(t.status, 0);
+        a = parse_json(&t);
+        assert_int_equal(json_integer_value(json_object_get(a, "n")), 4);
+        json_decref(a);
+        result_free(&t);
     }
     // show: tokens with pieces, segments and labels.
     result r = probelab("show '%s' --run 1 --json", store);
