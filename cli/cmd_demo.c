@@ -105,16 +105,16 @@ int cmd_demo(int argc, char **argv) {
 
     // 5. Pre-CoT analysis: probes on the residual stream at the last prompt token, by layer, for
     //    the model's own answer and the gold answer, beside input-only and shuffled-label controls
-    //    over repeated splits (3 here, 5 by default); steering along the probe direction vs
+    //    over repeated splits (2 here, 5 by default); steering along the probe direction vs
     //    isotropic, covariance-matched and shuffled-label controls; the CoT taxonomy of steered runs.
     if (step(cmd_precot, "precot", store, "--n-steer", "10", "--alphas=-1,-0.5,-0.25,0,0.25,0.5,1", "--folds", "3",
-             "--bootstrap", "200", "--splits", "3", NULL))
+             "--bootstrap", "200", "--splits", "2", NULL))
         return 1;
 
     // 6. A failure probe: can the residual stream before the CoT tell whether the answer will be
     //    right? Then score every token of a few runs with it, for the viewer's token view.
     if (step(cmd_probe, "probe", "train", store, "--hooks", "blocks.*.hook_resid_post", "--positions", "last-prompt", "--label",
-             "correct", "--name", "demo-", "--folds", "3", "--bootstrap", "200", NULL))
+             "correct", "--name", "demo-", "--folds", "3", "--bootstrap", "200", "--splits", "2", NULL))
         return 1;
     const char *probe = "demo-correct@last-prompt/blocks.3.hook_resid_post";
     if (step(cmd_probe, "probe", "apply", store, probe, "--runs", "1,2,3,4,5,6,7,8", NULL)) return 1;
