@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "probes/linear/controls.h"
 #include "runtime/base/error.h"
@@ -90,90 +89,15 @@ int pl_probe_at_resolve(int32_t *pos, const pl_probe_at *at, const pl_token_row 
     return 0;
 }
 
-// ---- read-only SQL for what the store API does not read yet --------------------------------------
+// ---- a run's example ---------------------------------------------------------------------------
 
-static int sql_open(pl_store *s, sqlite3 **db) {
-    if (sqlite3_open_v2(pl_store_path(s), db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        pl_fail("%s: cannot open read-only: %s", pl_store_path(s), *db ? sqlite3_errmsg(*db) : "out of memory");
-        sqlite3_close(*db);
-        *db = NULL;
-        return -1;
-    }
-    sqlite3_busy_timeout(*db, 5000);
-    return 0;
-}
-
-static char *dup_col(sqlite3_stmt *st, int col) {
-    const unsigned char *t = sqlite3_column_text(st, col);
-    return strdup(t ? (const char *)t : "");
-}
-
-int pl_store_sql_run_example(pl_store *s, int64_t run_id, pl_example *out) {
+int pl_probe_run_example(pl_store *s, int64_t run_id, pl_example *out) {
     memset(out, 0, sizeof *out);
-    sqlite3 *db;
-    if (sql_open(s, &db)) return -1;
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT e.ext_id, e.task, e.prompt, e.cot, e.answer, e.options, e.difficulty, e.meta"
-                           " FROM runs r JOIN examples e ON e.id = r.example_id WHERE r.id = ?1",
-                           -1, &st, NULL) != SQLITE_OK) {
-        pl_fail("%s: %s", pl_store_path(s), sqlite3_errmsg(db));
-        goto done;
-    }
-    sqlite3_bind_int64(st, 1, run_id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        pl_fail("%s: run %lld has no example", pl_store_path(s), (long long)run_id);
-        goto done;
-    }
-    out->id = dup_col(st, 0), out->task = dup_col(st, 1), out->prompt = dup_col(st, 2), out->cot = dup_col(st, 3);
-    out->answer = dup_col(st, 4), out->difficulty = sqlite3_column_int(st, 6), out->meta_json = dup_col(st, 7);
-    const unsigned char *opts = sqlite3_column_text(st, 5);
-    if (opts && opts[0]) {  // options are a JSON list of strings
-        json_t *a = json_loads((const char *)opts, 0, NULL);
-        if (json_is_array(a) && json_array_size(a) > 0) {
-            out->n_options = (int)json_array_size(a);
-            out->options = calloc((size_t)out->n_options, sizeof(char *));
-            for (int i = 0; out->options && i < out->n_options; i++) {
-                const char *v = json_string_value(json_array_get(a, (size_t)i));
-                out->options[i] = strdup(v ? v : "");
-            }
-            if (!out->options) out->n_options = 0;
-        }
-        json_decref(a);
-    }
-    rc = 0;
-done:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    if (rc) pl_example_free_fields(out);
-    return rc;
-}
-
-int pl_store_sql_model(pl_store *s, int64_t model_id, char *name, size_t name_size, char *file, size_t file_size,
-                       char sha256[65]) {
-    sqlite3 *db;
-    if (sql_open(s, &db)) return -1;
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
-    if (sqlite3_prepare_v2(db, "SELECT name, file, sha256 FROM models WHERE id = ?1", -1, &st, NULL) != SQLITE_OK) {
-        pl_fail("%s: %s", pl_store_path(s), sqlite3_errmsg(db));
-        goto done;
-    }
-    sqlite3_bind_int64(st, 1, model_id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        pl_fail("%s: model %lld does not exist", pl_store_path(s), (long long)model_id);
-        goto done;
-    }
-    const char *v;
-    if (name) v = (const char *)sqlite3_column_text(st, 0), snprintf(name, name_size, "%s", v ? v : "");
-    if (file) v = (const char *)sqlite3_column_text(st, 1), snprintf(file, file_size, "%s", v ? v : "");
-    if (sha256) v = (const char *)sqlite3_column_text(st, 2), snprintf(sha256, 65, "%s", v ? v : "");
-    rc = 0;
-done:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rc;
+    pl_stored_example e;
+    if (pl_store_get_run_example(s, run_id, &e)) return -1;
+    out->id = e.ext_id, out->task = e.task, out->prompt = e.prompt, out->cot = e.cot, out->answer = e.answer;
+    out->options = e.options, out->n_options = e.n_options, out->difficulty = e.difficulty, out->meta_json = e.meta_json;
+    return 0;
 }
 
 // ---- rows ----------------------------------------------------------------------------------------
@@ -192,7 +116,7 @@ static int run_label(pl_store *s, const pl_run_info *run, const char *label, cha
         int rc = pl_store_get_label(s, run->id, "gold", buf, n);
         if (rc != 0) return rc;
         pl_example e;
-        if (pl_store_sql_run_example(s, run->id, &e)) return 0;
+        if (pl_probe_run_example(s, run->id, &e)) return 0;
         snprintf(buf, n, "%s", e.answer ? e.answer : "");
         pl_example_free_fields(&e);
         return buf[0] != 0;
@@ -272,7 +196,7 @@ int pl_probe_rows_select(pl_probe_rows *out, pl_store *s, const pl_probe_select 
         texts[n] = strdup(buf);
         // What the input-only baselines read: the prompt's tokens and the example's metadata.
         pl_example ex = {0};
-        int has_ex = pl_store_sql_run_example(s, runs[i].id, &ex) == 0;
+        int has_ex = pl_probe_run_example(s, runs[i].id, &ex) == 0;
         golds[n] = strdup(has_ex && ex.answer ? ex.answer : "");
         int32_t *m = out->meta + n * PL_META_FIELDS;
         m[PL_META_PROMPT_LENGTH] = runs[i].n_prompt;
@@ -434,7 +358,12 @@ void pl_probe_record_free(pl_probe_record *r) {
 
 int pl_probe_save(pl_store *s, const pl_probe *p, const pl_probe_record *rec, int64_t *id) {
     char model_name[96] = "", sha[65] = "";
-    if (rec->model_id > 0 && pl_store_sql_model(s, rec->model_id, model_name, sizeof model_name, NULL, 0, sha)) return -1;
+    if (rec->model_id > 0) {
+        pl_model_info m;
+        if (pl_store_get_model(s, rec->model_id, &m)) return -1;
+        snprintf(model_name, sizeof model_name, "%.95s", m.name);  // the record's model_name[96]
+        snprintf(sha, sizeof sha, "%s", m.sha256);
+    }
     json_t *o = json_object(), *classes = json_array(), *values = json_array();
     for (int c = 0; c < p->n_classes; c++) {
         // Stored names follow the probe's class order: class_names[i] names probe class index i.
@@ -478,17 +407,17 @@ int pl_probe_save(pl_store *s, const pl_probe *p, const pl_probe_record *rec, in
     return rc;
 }
 
-// Fill a record and (if p) a probe from one probes row (id, name, kind, hook, positions, params, weights, created).
-static int probe_from_row(sqlite3_stmt *st, pl_probe **p, pl_probe_record *rec, const char *path) {
+// Fill a record and (if p) a probe from one stored probe row.
+static int probe_from_row(const pl_stored_probe *row, pl_probe **p, pl_probe_record *rec, const char *path) {
     memset(rec, 0, sizeof *rec);
-    rec->id = sqlite3_column_int64(st, 0);
+    rec->id = row->id;
     const char *v;
-    v = (const char *)sqlite3_column_text(st, 1), snprintf(rec->name, sizeof rec->name, "%s", v ? v : "");
-    v = (const char *)sqlite3_column_text(st, 2), snprintf(rec->kind, sizeof rec->kind, "%s", v ? v : "");
-    v = (const char *)sqlite3_column_text(st, 3), snprintf(rec->hook, sizeof rec->hook, "%s", v ? v : "");
-    v = (const char *)sqlite3_column_text(st, 4), snprintf(rec->at, sizeof rec->at, "%s", v ? v : "");
-    rec->created = sqlite3_column_double(st, 7);
-    json_t *o = json_loads((const char *)sqlite3_column_text(st, 5), 0, NULL);
+    snprintf(rec->name, sizeof rec->name, "%s", row->name);
+    snprintf(rec->kind, sizeof rec->kind, "%s", row->kind);
+    snprintf(rec->hook, sizeof rec->hook, "%s", row->hook);
+    snprintf(rec->at, sizeof rec->at, "%s", row->positions);
+    rec->created = row->created;
+    json_t *o = json_loads(row->params_json, 0, NULL);
     if (!json_is_object(o)) {
         json_decref(o);
         return pl_fail("%s: probe %lld: params are not a JSON object", path, (long long)rec->id);
@@ -514,8 +443,8 @@ static int probe_from_row(sqlite3_stmt *st, pl_probe **p, pl_probe_record *rec, 
     if (p) {
         *p = NULL;
         size_t d = (size_t)rec->d, no = (size_t)n_outputs, nw = no * d + no + 2 * d;
-        int bytes = sqlite3_column_bytes(st, 6);
-        const float *blob = sqlite3_column_blob(st, 6);
+        int bytes = row->n_weights * (int)sizeof(float);
+        const float *blob = row->weights;
         pl_probe *q = calloc(1, sizeof *q);
         if (rec->d <= 0 || n_outputs <= 0 || (size_t)bytes != nw * sizeof(float) || !blob || (size_t)json_array_size(values) != (size_t)k) {
             free(q);
@@ -551,59 +480,42 @@ static int probe_from_row(sqlite3_stmt *st, pl_probe **p, pl_probe_record *rec, 
     return rc;
 }
 
-#define PROBE_COLUMNS "SELECT id, name, kind, hook, positions, params, weights, created FROM probes"
+// Load the stored probe `id` into a record (and a probe if p); 0 if it does not exist.
+static int load_id(pl_store *s, int64_t id, pl_probe **p, pl_probe_record *rec) {
+    pl_stored_probe row;
+    int found = pl_store_get_probe(s, id, &row);
+    if (found != 1) return found;
+    int rc = probe_from_row(&row, p, rec, pl_store_path(s));
+    pl_stored_probe_free(&row);
+    return rc ? -1 : 1;
+}
 
 int pl_probe_load(pl_store *s, const char *ref, pl_probe **p, pl_probe_record *rec) {
-    sqlite3 *db;
-    if (sql_open(s, &db)) return -1;
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
     char *end;
     long long id = strtoll(ref, &end, 10);
     int by_id = *ref && !*end;
-    const char *sql = by_id ? PROBE_COLUMNS " WHERE id = ?1" : PROBE_COLUMNS " WHERE name = ?1 ORDER BY id DESC LIMIT 1";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        pl_fail("%s: %s", pl_store_path(s), sqlite3_errmsg(db));
-        goto done;
-    }
-    if (by_id) sqlite3_bind_int64(st, 1, id);
-    else sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        pl_fail("%s: no probe %s '%s' (probelab probe list %s)", pl_store_path(s), by_id ? "with id" : "named", ref,
-                pl_store_path(s));
-        goto done;
-    }
-    rc = probe_from_row(st, p, rec, pl_store_path(s));
-done:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rc;
+    int64_t found_id = id;
+    int found = by_id ? 1 : pl_store_find_probe(s, ref, &found_id);
+    if (found == 1) found = load_id(s, found_id, p, rec);
+    if (found < 0) return -1;
+    if (found == 0)
+        return pl_fail("%s: no probe %s '%s' (probelab probe list %s)", pl_store_path(s), by_id ? "with id" : "named", ref,
+                       pl_store_path(s));
+    return 0;
 }
 
 int pl_probe_list_saved(pl_store *s, pl_probe_record **recs, int *n) {
     *recs = NULL, *n = 0;
-    sqlite3 *db;
-    if (sql_open(s, &db)) return -1;
-    sqlite3_stmt *st = NULL;
-    int rc = -1, cap = 0;
-    if (sqlite3_prepare_v2(db, PROBE_COLUMNS " ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
-        pl_fail("%s: %s", pl_store_path(s), sqlite3_errmsg(db));
-        goto done;
+    pl_probe_info *info;
+    int n_info, rc = 0;
+    if (pl_store_list_probes(s, &info, &n_info)) return -1;
+    if (n_info > 0 && !(*recs = calloc((size_t)n_info, sizeof **recs))) rc = pl_fail("out of memory");
+    for (int i = 0; !rc && i < n_info; i++) {
+        int found = load_id(s, info[i].id, NULL, &(*recs)[*n]);
+        if (found < 0) rc = -1;
+        else if (found == 1) (*n)++;
     }
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 16;
-            pl_probe_record *g = realloc(*recs, sizeof **recs * (size_t)cap);
-            if (!g) { pl_fail("out of memory"); goto done; }
-            *recs = g;
-        }
-        if (probe_from_row(st, NULL, &(*recs)[*n], pl_store_path(s))) goto done;
-        (*n)++;
-    }
-    rc = 0;
-done:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    free(info);
     if (rc) {
         for (int i = 0; i < *n; i++) pl_probe_record_free(&(*recs)[i]);
         free(*recs), *recs = NULL, *n = 0;
@@ -1048,8 +960,9 @@ int pl_probe_apply(pl_store *s, const char *ref, int64_t model_id, const int64_t
                     (long long)run.model_id, (long long)model_id);
             goto done;
         }
-        char sha[65] = "";
-        if (pl_store_sql_model(s, run.model_id, NULL, 0, NULL, 0, sha)) goto done;
+        pl_model_info run_model;
+        if (pl_store_get_model(s, run.model_id, &run_model)) goto done;
+        const char *sha = run_model.sha256;
         if (rec.model_sha256[0] && strcmp(sha, rec.model_sha256) != 0) {
             pl_fail("probe '%s' was trained on model %s (sha256 %.12s…), but run %lld comes from a different model (%.12s…)",
                     rec.name, rec.model_name, rec.model_sha256, (long long)run.id, sha);
@@ -1083,7 +996,7 @@ int pl_probe_apply(pl_store *s, const char *ref, int64_t model_id, const int64_t
             if (lr < 0) goto done;
             if (strcmp(rec.label, "gold") == 0) {
                 pl_example e;
-                if (pl_store_sql_run_example(s, run.id, &e) == 0) {
+                if (pl_probe_run_example(s, run.id, &e) == 0) {
                     snprintf(buf, sizeof buf, "%s", e.answer), lr = 1;
                     pl_example_free_fields(&e);
                 }

@@ -4,9 +4,9 @@
 // them back, and score every token of runs into probe_outputs for the viewer.
 //
 // Rows are grouped by example (a run's example id): cross-validation folds, the held-out split and
-// the bootstrap never separate two runs of one example. The store API does not read examples,
-// models or probes back yet, so this file does that through its own read-only SQLite connection
-// (see pl_store_sql_* below); move those to runtime/store when the store offers them.
+// the bootstrap never separate two runs of one example. Every read and write goes through
+// runtime/store/store.h (pl_store_get_run_example, pl_store_get_model, pl_store_get_probe, ...): no
+// SQL here.
 #ifndef PL_PROBE_STORE_H
 #define PL_PROBE_STORE_H
 
@@ -198,13 +198,10 @@ void pl_probe_sweep_free(pl_probe_sweep *sw);
 int pl_probe_apply(pl_store *s, const char *ref, int64_t model_id, const int64_t *run_ids, int n_runs, const char *hook,
                    const char *class_name, int64_t *n_scored, int *n_runs_scored);
 
-// ---- store reads the store API lacks (read-only SQLite connection) ------------------------------
+// ---- a run's example ---------------------------------------------------------------------------
 
-// The example of a run as a pl_example (fields malloc'd; pl_example_free_fields). Fails if the run
-// has no example.
-int pl_store_sql_run_example(pl_store *s, int64_t run_id, pl_example *out);
-// A model row: name, file, sha256 (hex[65]). Any output may be NULL.
-int pl_store_sql_model(pl_store *s, int64_t model_id, char *name, size_t name_size, char *file, size_t file_size,
-                       char sha256[65]);
+// The example of a run as a pl_example (pl_store_get_run_example; fields malloc'd,
+// pl_example_free_fields). Fails if the run has no example.
+int pl_probe_run_example(pl_store *s, int64_t run_id, pl_example *out);
 
 #endif

@@ -415,7 +415,9 @@ static void build_browse_store(const char *path) {
     assert_int_equal(pl_store_put_dataset(s, "d", "d.jsonl", "00", 4, &ds), 0);
     for (int i = 0; i < B_RUNS; i++)
         if (b_prompt[i]) {
+            static const char *const opts[2] = {"yes", "no"};  // run 3's example has options and a difficulty
             pl_store_example e = {.task = b_task[i], .prompt = b_prompt[i], .answer = b_gold[i]};
+            if (i == 2) e.ext_id = "logic-7", e.options = opts, e.n_options = 2, e.difficulty = 3, e.meta_json = "{\"k\":1}";
             assert_int_equal(pl_store_put_example(s, ds, i, &e, &ex[i]), 0);
         }
     pl_config cfg = synthetic_config();
@@ -588,6 +590,41 @@ static void browsing_api(void **state) {
     assert_int_equal(pl_store_find_probe(s, "p1", &found), 1);
     assert_int_equal(found, p_new);
     assert_int_equal(pl_store_find_probe(s, "nope", &found), 0);
+    // one probe row in full, as it was put; an id that is not there is 0, not an error
+    pl_stored_probe sp;
+    assert_int_equal(pl_store_get_probe(s, p_old, &sp), 1);
+    assert_int_equal(sp.id, p_old);
+    assert_string_equal(sp.name, "p1");
+    assert_string_equal(sp.kind, "linear");
+    assert_string_equal(sp.hook, "blocks.1.hook_resid_post");
+    assert_string_equal(sp.positions, "all");
+    assert_string_equal(sp.params_json, "{}");
+    assert_int_equal(sp.n_weights, 3);
+    assert_memory_equal(sp.weights, weights, sizeof weights);
+    assert_true(sp.created > 0);
+    pl_stored_probe_free(&sp);
+    assert_int_equal(pl_store_get_probe(s, 999, &sp), 0);
+    assert_null(sp.name);
+    // a run's example: every field as put; options only where the example has them; none for run 5
+    pl_stored_example se;
+    assert_int_equal(pl_store_get_run_example(s, 3, &se), 0);
+    assert_string_equal(se.ext_id, "logic-7");
+    assert_string_equal(se.task, b_task[2]);
+    assert_string_equal(se.prompt, b_prompt[2]);
+    assert_string_equal(se.answer, b_gold[2]);
+    assert_string_equal(se.meta_json, "{\"k\":1}");
+    assert_int_equal(se.difficulty, 3);
+    assert_int_equal(se.n_options, 2);
+    assert_string_equal(se.options[0], "yes");
+    assert_string_equal(se.options[1], "no");
+    pl_stored_example_free(&se);
+    assert_int_equal(pl_store_get_run_example(s, 1, &se), 0);
+    assert_string_equal(se.prompt, b_prompt[0]);
+    assert_int_equal(se.n_options, 0);
+    assert_null(se.options);
+    pl_stored_example_free(&se);
+    assert_int_equal(pl_store_get_run_example(s, 5, &se), -1);
+    assert_non_null(strstr(pl_store_errmsg(s), "run 5 has no example"));
     int32_t *pos;
     float *val;
     int n_out;
@@ -616,6 +653,22 @@ static void browsing_api(void **state) {
     assert_string_equal(kinds[1], "bar");
     pl_strings_free(names, n_an);
     pl_strings_free(kinds, n_an);
+    // what they read is validated: weights that are not whole floats and options that are not a
+    // list of strings are corrupt, naming the row
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE probes SET weights = x'0102030405' WHERE id = %lld;", (long long)p_old);
+    exec_sql(path, sql);
+    assert_int_equal(pl_store_get_probe(s, p_old, &sp), -1);
+    assert_int_equal(pl_errcode(), PL_ERR_CORRUPT);
+    assert_non_null(strstr(pl_store_errmsg(s), "probes row"));
+    assert_non_null(strstr(pl_store_errmsg(s), "5 bytes"));
+    exec_sql(path, "UPDATE examples SET options = '[\"a\", 2]' WHERE id = (SELECT example_id FROM runs WHERE id = 3);");
+    assert_int_equal(pl_store_get_run_example(s, 3, &se), -1);
+    assert_int_equal(pl_errcode(), PL_ERR_CORRUPT);
+    assert_non_null(strstr(pl_store_errmsg(s), "option 1 is not a string"));
+    exec_sql(path, "UPDATE examples SET options = '{\"a\":1}' WHERE id = (SELECT example_id FROM runs WHERE id = 3);");
+    assert_int_equal(pl_store_get_run_example(s, 3, &se), -1);
+    assert_non_null(strstr(pl_store_errmsg(s), "options are not a JSON list"));
     pl_store_close(s);
 
     // a schema-1 store (no probe or analysis tables) answers empty, not with an SQL error
@@ -626,6 +679,7 @@ static void browsing_api(void **state) {
     assert_int_equal(pl_store_list_probes(s, &probes, &n_probes), 0);
     assert_int_equal(n_probes, 0);
     assert_int_equal(pl_store_find_probe(s, "p1", &found), 0);
+    assert_int_equal(pl_store_get_probe(s, 1, &sp), 0);
     assert_int_equal(pl_store_list_analysis_kinds(s, &names, &kinds, &n_an), 0);
     assert_int_equal(n_an, 0);
     assert_int_equal(pl_store_list_analyses(s, &names, &n_an), 0);

@@ -250,7 +250,7 @@ int pl_lens_run(pl_store *s, const char *model_path, int64_t model_id, int64_t r
     if (target_text) snprintf(gold, sizeof gold, "%s", target_text);
     else {
         pl_example e;
-        if (pl_store_sql_run_example(s, run_id, &e) == 0) {
+        if (pl_probe_run_example(s, run_id, &e) == 0) {
             snprintf(gold, sizeof gold, "%s", e.answer ? e.answer : "");
             pl_example_free_fields(&e);
         } else {

@@ -462,7 +462,7 @@ static int steer_task(steer_tally *t, pl_store *s, pl_session *sess, const char 
         if (pl_store_get_run(s, run_id, &run)) goto fail;
         if (!o->steer_all && run.correct != 1) continue;
         pl_example_free_fields(&ex);
-        if (pl_store_sql_run_example(s, run_id, &ex)) goto fail;
+        if (pl_probe_run_example(s, run_id, &ex)) goto fail;
         int nt;
         free(tok), tok = NULL;
         if (pl_store_get_tokens(s, run_id, &tok, &nt)) goto fail;

@@ -1,10 +1,12 @@
 // What a run browser asks a store besides tensors: the newest run id and a change counter for
-// cheap polling, task counts, attention shapes, probes and their outputs, analysis kinds. Every
-// query is indexed or bounded by one run; stores of schema 1 (no probes or analyses) answer empty.
+// cheap polling, task counts, attention shapes, probes (rows and outputs), a run's example, analysis
+// kinds. Every query is indexed or bounded by one run; stores of schema 1 (no probes or analyses) answer empty.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "runtime/base/error.h"
 #include "runtime/store/store_internal.h"
@@ -227,4 +229,104 @@ int pl_store_list_analysis_kinds(pl_store *s, char ***names, char ***kinds, int 
                                 : store_sql_fail(s, s->db, "list analyses");
     }
     return 0;
+}
+
+static char *dup_text(sqlite3_stmt *st, int col) { return strdup(store_column_text(st, col)); }
+
+void pl_stored_probe_free(pl_stored_probe *p) {
+    if (!p) return;
+    free(p->name), free(p->kind), free(p->hook), free(p->positions), free(p->params_json), free(p->weights);
+    memset(p, 0, sizeof *p);
+}
+
+int pl_store_get_probe(pl_store *s, int64_t id, pl_stored_probe *out) {
+    memset(out, 0, sizeof *out);
+    if (s->version < 2) return 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT id, name, kind, hook, positions, params, weights, created FROM probes WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "get probe");
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : store_sql_fail(s, s->db, "get probe");
+    }
+    int type = sqlite3_column_type(st, 6), bytes = sqlite3_column_bytes(st, 6);
+    if ((type != SQLITE_BLOB && type != SQLITE_NULL) || bytes % (int)sizeof(float) != 0) {
+        sqlite3_finalize(st);
+        return store_corrupt(s, "probes", id, "weights are %d bytes, not a blob of whole floats", bytes);
+    }
+    out->id = sqlite3_column_int64(st, 0);
+    out->name = dup_text(st, 1), out->kind = dup_text(st, 2), out->hook = dup_text(st, 3);
+    out->positions = dup_text(st, 4), out->params_json = dup_text(st, 5);
+    out->created = sqlite3_column_double(st, 7);
+    out->n_weights = bytes / (int)sizeof(float);
+    if (out->n_weights > 0) {
+        out->weights = malloc((size_t)bytes);
+        if (out->weights) memcpy(out->weights, sqlite3_column_blob(st, 6), (size_t)bytes);
+    }
+    sqlite3_finalize(st);
+    if (!out->name || !out->kind || !out->hook || !out->positions || !out->params_json ||
+        (out->n_weights > 0 && !out->weights)) {
+        pl_stored_probe_free(out);
+        return store_fail(s, "%s: out of memory reading probe %lld", s->path, (long long)id);
+    }
+    return 1;
+}
+
+void pl_stored_example_free(pl_stored_example *e) {
+    if (!e) return;
+    free(e->ext_id), free(e->task), free(e->prompt), free(e->cot), free(e->answer), free(e->meta_json);
+    for (int i = 0; e->options && i < e->n_options; i++) free(e->options[i]);
+    free(e->options);
+    memset(e, 0, sizeof *e);
+}
+
+// Options are stored as a JSON list of strings (pl_store_put_example); an empty list means none.
+static int parse_options(pl_store *s, int64_t example_id, const char *text, pl_stored_example *e) {
+    if (!text[0]) return 0;
+    json_t *a = json_loads(text, 0, NULL);
+    int rc = 0;
+    if (!json_is_array(a)) {
+        rc = store_corrupt(s, "examples", example_id, "options are not a JSON list");
+    } else if (json_array_size(a) > 0) {
+        int n = (int)json_array_size(a);
+        e->options = calloc((size_t)n, sizeof(char *));
+        if (!e->options) rc = store_fail(s, "%s: out of memory reading example %lld", s->path, (long long)example_id);
+        for (int i = 0; e->options && i < n && !rc; i++) {
+            const char *v = json_string_value(json_array_get(a, (size_t)i));
+            if (!v) rc = store_corrupt(s, "examples", example_id, "option %d is not a string", i);
+            else if (!(e->options[i] = strdup(v)))
+                rc = store_fail(s, "%s: out of memory reading example %lld", s->path, (long long)example_id);
+            else e->n_options = i + 1;
+        }
+    }
+    json_decref(a);
+    return rc;
+}
+
+int pl_store_get_run_example(pl_store *s, int64_t run_id, pl_stored_example *out) {
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT e.ext_id, e.task, e.prompt, e.cot, e.answer, e.options, e.difficulty, e.meta, e.id"
+                           " FROM runs r JOIN examples e ON e.id = r.example_id WHERE r.id = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return store_sql_fail(s, s->db, "get run example");
+    sqlite3_bind_int64(st, 1, run_id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? store_fail(s, "%s: run %lld has no example", s->path, (long long)run_id)
+                                 : store_sql_fail(s, s->db, "get run example");
+    }
+    out->ext_id = dup_text(st, 0), out->task = dup_text(st, 1), out->prompt = dup_text(st, 2), out->cot = dup_text(st, 3);
+    out->answer = dup_text(st, 4), out->difficulty = sqlite3_column_int(st, 6), out->meta_json = dup_text(st, 7);
+    rc = parse_options(s, sqlite3_column_int64(st, 8), store_column_text(st, 5), out);
+    if (!rc && (!out->ext_id || !out->task || !out->prompt || !out->cot || !out->answer || !out->meta_json))
+        rc = store_fail(s, "%s: out of memory reading run %lld's example", s->path, (long long)run_id);
+    sqlite3_finalize(st);
+    if (rc) pl_stored_example_free(out);
+    return rc ? -1 : 0;
 }

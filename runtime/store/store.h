@@ -87,6 +87,18 @@ int pl_store_commit(pl_store *s);
 // Undo an open transaction (after a failed write inside begin/commit); no-op if none is open.
 void pl_store_rollback(pl_store *s);
 
+// The example a run was traced from (any handle): strings malloc'd ("" where NULL), options a list
+// of n_options strings or NULL; free with pl_stored_example_free. Fails if the run has no example
+// or its stored options are not a JSON list of strings.
+typedef struct {
+    char *ext_id, *task, *prompt, *cot, *answer, *meta_json;
+    char **options;
+    int n_options;
+    int difficulty;
+} pl_stored_example;
+int pl_store_get_run_example(pl_store *s, int64_t run_id, pl_stored_example *out);
+void pl_stored_example_free(pl_stored_example *e);
+
 // ---- models (any handle) -----------------------------------------------------------------------
 
 typedef struct {
@@ -289,6 +301,19 @@ typedef struct {
 int pl_store_list_probes(pl_store *s, pl_probe_info **probes, int *n);
 // The id of the newest probe named `name`: returns 1 and sets *id if there is one, 0 if not, -1 on error.
 int pl_store_find_probe(pl_store *s, const char *name, int64_t *id);
+// One probe row in full (pl_store_get_probe): strings and weights malloc'd ("" where NULL, weights
+// NULL if n_weights is 0); free with pl_stored_probe_free.
+typedef struct {
+    int64_t id;
+    char *name, *kind, *hook, *positions, *params_json;
+    float *weights;
+    int n_weights;
+    double created;
+} pl_stored_probe;
+// Probe `id` into *out: returns 1 if it exists, 0 if not, -1 on error (a weights blob that is not
+// whole floats is corrupt).
+int pl_store_get_probe(pl_store *s, int64_t id, pl_stored_probe *out);
+void pl_stored_probe_free(pl_stored_probe *p);
 // A probe's outputs on one run, ordered by position (run-level outputs, pos -1, first); a NULL
 // value reads as NAN. *pos and *value are malloc'd (caller frees both; NULL if *n is 0).
 int pl_store_get_probe_outputs(pl_store *s, int64_t probe_id, int64_t run_id, int32_t **pos, float **value, int *n);
