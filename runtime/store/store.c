@@ -1113,5 +1113,11 @@ int pl_store_list_labels(pl_store *s, int64_t run_id, char ***keys, char ***valu
         (*n)++;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : store_sql_fail(s, s->db, "labels");
+    if (rc == SQLITE_DONE) return 0;
+    // A failed step (a corrupt page, say) leaves nothing for the caller to free.
+    pl_strings_free(*keys, *n);
+    pl_strings_free(*values, *n);
+    *keys = *values = NULL;
+    *n = 0;
+    return store_sql_fail(s, s->db, "labels");
 }
