@@ -4,18 +4,21 @@
 # it grew before (build-fuzz/corpus/<target>/). A crash stops with the input saved under
 # build-fuzz/crashes/<target>/: copy it into tests/fuzz/corpus/<target>/ with the fix, and the
 # normal test run replays it from then on (ctest fuzz_replay_<target>).
-#   scripts/fuzz.sh [--seconds N] [--jobs J] [--seeds] [TARGET...]
+#   scripts/fuzz.sh [--seconds N] [--jobs J] [--seed S] [--seeds] [TARGET...]
 #     --seconds N  per harness (default 600: the long campaign; scripts/test.sh runs 30)
+#     --seed S     libFuzzer's random seed (default: a new one each run); scripts/test.sh fixes it,
+#                  so the test run explores the same inputs on every machine
 #     --jobs J     parallel fuzzing processes per harness (default 1)
 #     --seeds      rewrite tests/fuzz/corpus/ with fuzz_make_seeds first (needs build/)
 #     TARGET       gguf hf tokenizer dataset store (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=600 jobs=1 seeds=0 targets=()
+seconds=600 jobs=1 seeds=0 seed=0 targets=()
 while (( $# )); do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
     --seeds) seeds=1; shift ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     gguf|hf|tokenizer|dataset|store) targets+=("$1"); shift ;;
@@ -34,6 +37,7 @@ for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$t" "build-fuzz/crashes/$t"
   log="build-fuzz/fuzz_$t.log"
   par=(); (( jobs > 1 )) && par=(-jobs="$jobs" -workers="$jobs")
+  (( seed > 0 )) && par+=(-seed="$seed")
   # A store edit script is 5-13 bytes per edit: room for a dozen edits.
   [[ $t == store ]] && par+=(-max_len=160 -len_control=0)
   rc=0

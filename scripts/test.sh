@@ -30,5 +30,5 @@ if [[ "${PL_SKIP_SANITIZE:-0}" != 1 ]]; then
 fi
 if [[ "${PL_SKIP_FUZZ:-0}" != 1 ]]; then
   echo "== fuzz harnesses, ${PL_FUZZ_SECONDS:-30} s each (scripts/fuzz.sh)"
-  scripts/fuzz.sh --seconds "${PL_FUZZ_SECONDS:-30}"
+  scripts/fuzz.sh --seconds "${PL_FUZZ_SECONDS:-30}" --seed 1
 fi

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,15 +153,24 @@ done:
     return rc;
 }
 
+// Rows read from the store and not yet handed out, loading the next runs as needed (0 at the
+// end, -1 on error). Callers size their buffers by this, never by a guess: the rows of a run
+// were read from validated chunks, so buffers stay bounded by the tensor files, whatever width
+// a (corrupt) index claims.
+static int design_ready(pl_design *d) {
+    while (d->taken == d->n_rows) {
+        if (d->next_run == d->n_runs) return 0;
+        if (load_run(d, &d->runs[d->next_run++]) != 0) return -1;
+    }
+    return d->n_rows - d->taken;
+}
+
 int pl_design_next(pl_design *d, float *X, int64_t *run_ids, int32_t *positions, int max_rows) {
     int filled = 0;
     while (filled < max_rows) {
-        if (d->taken == d->n_rows) {
-            if (d->next_run == d->n_runs) break;
-            if (load_run(d, &d->runs[d->next_run++]) != 0) return -1;
-            continue;
-        }
-        int take = d->n_rows - d->taken;
+        int take = design_ready(d);
+        if (take < 0) return -1;
+        if (take == 0) break;
         if (take > max_rows - filled) take = max_rows - filled;
         if (X) memcpy(X + (size_t)filled * d->dim, d->rows + (size_t)d->taken * d->dim, sizeof(float) * (size_t)take * d->dim);
         for (int i = 0; i < take; i++) {
@@ -191,10 +201,17 @@ int pl_store_design_matrix(pl_store *s, const char *hook, pl_pos_rule rule, cons
     if (pl_design_open(&d, s, hook, rule, f) != 0) return -1;
     *dim = d->dim;
     int cap = 0;
-    enum { BATCH = 256 };
     for (;;) {
-        if (*n_rows + BATCH > cap) {
-            cap = cap ? cap * 2 : 1024;
+        int ready = design_ready(d);
+        if (ready < 0) goto fail;
+        if (ready == 0) break;
+        if (ready > INT_MAX - *n_rows) {
+            store_fail(s, "%s: design matrix of more than %d rows", s->path, INT_MAX);
+            goto fail;
+        }
+        if (*n_rows + ready > cap) {
+            cap = cap > INT_MAX / 2 ? INT_MAX : cap * 2;
+            if (cap < *n_rows + ready) cap = *n_rows + ready;
             float *x = realloc(*X, sizeof(float) * (size_t)cap * (size_t)d->dim);
             int64_t *r = realloc(*run_ids, sizeof(int64_t) * (size_t)cap);
             int32_t *p = realloc(*positions, sizeof(int32_t) * (size_t)cap);
@@ -206,9 +223,8 @@ int pl_store_design_matrix(pl_store *s, const char *hook, pl_pos_rule rule, cons
                 goto fail;
             }
         }
-        int got = pl_design_next(d, *X + (size_t)*n_rows * d->dim, *run_ids + *n_rows, *positions + *n_rows, BATCH);
+        int got = pl_design_next(d, *X + (size_t)*n_rows * d->dim, *run_ids + *n_rows, *positions + *n_rows, ready);
         if (got < 0) goto fail;
-        if (got == 0) break;
         *n_rows += got;
     }
     pl_design_close(d);
@@ -303,8 +319,7 @@ int pl_store_export(pl_store *s, const char *path, const char *hook, pl_pos_rule
     char **values = NULL;
     label_kind lk = {0};
     enum { BATCH = 512 };
-    batch = malloc(sizeof(float) * BATCH * (size_t)dim);
-    if (!batch) goto oom;
+    int batch_rows = 0;  // grown to what the store has ready (design_ready), at most BATCH
     if (npy_format) {  // stream X to disk; the header is rewritten with the final row count
         xf = fopen(path, "wb");
         if (!xf) {
@@ -314,8 +329,23 @@ int pl_store_export(pl_store *s, const char *path, const char *hook, pl_pos_rule
         if (npy_header(xf, "<f4", 0, dim) != 0) goto write_fail;
     }
     for (;;) {
-        if (n + BATCH > cap) {
-            cap = cap ? cap * 2 : 4096;
+        int ready = design_ready(d);
+        if (ready < 0) goto done;
+        if (ready == 0) break;
+        if (ready > BATCH) ready = BATCH;
+        if (ready > batch_rows) {
+            float *b = realloc(batch, sizeof(float) * (size_t)ready * (size_t)dim);
+            if (!b) goto oom;
+            batch = b;
+            batch_rows = ready;
+        }
+        if (ready > INT_MAX - n) {
+            store_fail(s, "%s: design matrix of more than %d rows", s->path, INT_MAX);
+            goto done;
+        }
+        if (n + ready > cap) {
+            cap = cap > INT_MAX / 2 ? INT_MAX : cap * 2;
+            if (cap < n + ready) cap = n + ready;
             int64_t *r = realloc(run_ids, sizeof(int64_t) * (size_t)cap);
             int32_t *p = realloc(pos, sizeof(int32_t) * (size_t)cap);
             if (r) run_ids = r;
@@ -327,9 +357,8 @@ int pl_store_export(pl_store *s, const char *path, const char *hook, pl_pos_rule
                 X = x;
             }
         }
-        int got = pl_design_next(d, batch, run_ids + n, pos + n, BATCH);
+        int got = pl_design_next(d, batch, run_ids + n, pos + n, ready);
         if (got < 0) goto done;
-        if (got == 0) break;
         if (xf && fwrite(batch, sizeof(float) * (size_t)dim, (size_t)got, xf) != (size_t)got) goto write_fail;
         if (X) memcpy(X + (size_t)n * dim, batch, sizeof(float) * (size_t)got * dim);
         n += got;
