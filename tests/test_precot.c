@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "probes/linear/controls.h"
+
 #include "probes/lens/lens.h"
 #include "runtime/base/rng.h"
 #include "probes/precot/precot.h"

@@ -119,6 +119,35 @@ int pl_shuffle_labels(int32_t *out, const int32_t *y, const int32_t *groups, int
     return 0;
 }
 
+// out = g with its component along w removed (Gram-Schmidt in double, twice: the second pass
+// removes the round-off of the first), scaled to |w| (ww = w·w > 0). Fails with why if nothing is left.
+static int orthogonal_at_norm_of_w(float *out, double *g, const float *w, double ww, int d, const char *why) {
+    for (int pass = 0; pass < 2; pass++) {
+        double gw = 0;
+        for (int j = 0; j < d; j++) gw += g[j] * w[j];
+        for (int j = 0; j < d; j++) g[j] -= gw / ww * w[j];
+    }
+    double gg = 0;
+    for (int j = 0; j < d; j++) gg += g[j] * g[j];
+    if (!(gg > 1e-20 * ww)) return pl_fail("%s", why);
+    double scale = sqrt(ww / gg);
+    for (int j = 0; j < d; j++) out[j] = (float)(g[j] * scale);
+    return 0;
+}
+
+int pl_orthogonal_control(float *out, const float *w, int d, uint64_t seed) {
+    double ww = 0;
+    for (int j = 0; j < d; j++) ww += (double)w[j] * w[j];
+    if (!(ww > 0)) return pl_fail("control direction: w is zero");
+    double *g = malloc(sizeof(double) * (size_t)d);
+    if (!g) return pl_fail("out of memory");
+    pl_rng rng = pl_rng_seed(seed);
+    for (int j = 0; j < d; j++) g[j] = pl_rng_normal(&rng);
+    int rc = orthogonal_at_norm_of_w(out, g, w, ww, d, "control direction: the random draw lies along w");
+    free(g);
+    return rc;
+}
+
 int pl_covariance_control(float *out, const float *w, const float *x, int64_t n, int d, uint64_t seed) {
     if (n < 2) return pl_fail("covariance control: needs at least 2 rows, got %lld", (long long)n);
     double ww = 0;
@@ -134,17 +163,7 @@ int pl_covariance_control(float *out, const float *w, const float *x, int64_t n,
         double z = pl_rng_normal(&rng);
         for (int j = 0; j < d; j++) g[j] += z * (x[(size_t)i * d + j] - mean[j]);
     }
-    for (int pass = 0; pass < 2; pass++) {  // the second pass removes the round-off of the first
-        double gw = 0;
-        for (int j = 0; j < d; j++) gw += g[j] * w[j];
-        for (int j = 0; j < d; j++) g[j] -= gw / ww * w[j];
-    }
-    double gg = 0;
-    for (int j = 0; j < d; j++) gg += g[j] * g[j];
-    int rc = 0;
-    if (!(gg > 1e-20 * ww)) rc = pl_fail("covariance control: the activations vary only along w");
-    else
-        for (int j = 0; j < d; j++) out[j] = (float)(g[j] * sqrt(ww / gg));
+    int rc = orthogonal_at_norm_of_w(out, g, w, ww, d, "covariance control: the activations vary only along w");
     free(mean), free(g);
     return rc;
 }

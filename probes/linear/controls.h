@@ -30,6 +30,10 @@ int pl_input_categorical(float **x, int *d, const int32_t *values, int64_t n, in
 // kept and any relation between rows and labels is destroyed. groups NULL = one group per row.
 int pl_shuffle_labels(int32_t *out, const int32_t *y, const int32_t *groups, int64_t n, uint64_t seed);
 
+// A seeded isotropic random direction orthogonal to w[d] with the same L2 norm into out[d]
+// (Gram-Schmidt in double, twice). Returns 0, or -1 if w is zero.
+int pl_orthogonal_control(float *out, const float *w, int d, uint64_t seed);
+
 // A random direction with the activations' covariance: g = Σ_i z_i (x_i - mean) / sqrt(n - 1)
 // with z_i ~ N(0, 1) (a draw from N(0, Σ̂) without forming Σ̂), made orthogonal to w[d] (Gram-Schmidt
 // in double, twice) and scaled to |w|, into out[d]. x is [n × d]. Returns 0, or -1 if w is zero,

@@ -62,27 +62,6 @@ int pl_steer_direction(float *out, const pl_probe *p, int from, int to, double n
     return 0;
 }
 
-int pl_orthogonal_control(float *out, const float *w, int d, uint64_t seed) {
-    double ww = 0;
-    for (int j = 0; j < d; j++) ww += (double)w[j] * w[j];
-    if (!(ww > 0)) return pl_fail("control direction: w is zero");
-    double *g = malloc(sizeof(double) * (size_t)d);
-    if (!g) return pl_fail("out of memory");
-    pl_rng rng = pl_rng_seed(seed);
-    for (int j = 0; j < d; j++) g[j] = pl_rng_normal(&rng);
-    for (int pass = 0; pass < 2; pass++) {  // the second pass removes float round-off of the first
-        double gw = 0;
-        for (int j = 0; j < d; j++) gw += g[j] * w[j];
-        for (int j = 0; j < d; j++) g[j] -= gw / ww * w[j];
-    }
-    double gg = 0;
-    for (int j = 0; j < d; j++) gg += g[j] * g[j];
-    double scale = sqrt(ww / gg);
-    for (int j = 0; j < d; j++) out[j] = (float)(g[j] * scale);
-    free(g);
-    return 0;
-}
-
 int pl_steer_generate(char **text, pl_session *sess, const int32_t *prompt, int n_prompt, const int *layers,
                       const float *const *vectors, int n_layers, float alpha, int max_new) {
     *text = NULL;

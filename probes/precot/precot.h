@@ -69,10 +69,6 @@ int pl_precot_run(pl_store *s, const pl_precot_options *o, FILE *report);
 // out[p->d]. Returns 0, or -1 (ridge probe, index out of range, zero direction).
 int pl_steer_direction(float *out, const pl_probe *p, int from, int to, double norm);
 
-// A seeded random direction orthogonal to w[d] with the same L2 norm into out[d] (Gram-Schmidt in
-// double, twice). Returns 0, or -1 if w is zero.
-int pl_orthogonal_control(float *out, const float *w, int d, uint64_t seed);
-
 // Greedy generation from prompt[n_prompt] with alpha * vectors[i] added to blocks.layers[i].
 // hook_resid_post at every position and every step, stopping at "\n", EOS or max_new tokens.
 // *text (malloc'd, owned by the caller) receives the decoded generated text. The session's hooks
